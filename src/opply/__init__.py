@@ -1,0 +1,3 @@
+"""Opply ordering backend."""
+
+__version__ = "1.0.0"

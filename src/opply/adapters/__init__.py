@@ -1,0 +1,1 @@
+"""Adapters: the ports implemented on SQLAlchemy, argon2, PyJWT, and in memory."""

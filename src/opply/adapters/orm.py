@@ -1,0 +1,196 @@
+"""Tables and imperative mappings of the domain classes (SQLAlchemy 2 style).
+
+The tables here describe the schema for the mappers; Alembic migrations create it. Database
+constraints back the domain rules: stock and prices can never go negative, whatever the code does.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import registry
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from opply.domain.model import (
+    CENT,
+    IdempotencyRecord,
+    Order,
+    OrderStatus,
+    Product,
+    RefreshToken,
+    User,
+)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+mapper_registry = registry(metadata=metadata)
+
+
+class Money(TypeDecorator[Decimal]):
+    """Exact money: NUMERIC(12, 2) where the database has it, integer cents on SQLite
+    (whose NUMERIC is a float)."""
+
+    impl = Numeric(12, 2)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(12, 2, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return int(Decimal(value).quantize(CENT) * 100)
+        return Decimal(value).quantize(CENT)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return (Decimal(int(value)) / 100).quantize(CENT)
+        return Decimal(value).quantize(CENT)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC timestamps on every database (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(150), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("is_staff", Boolean(create_constraint=False), nullable=False, default=False),
+    Column("is_active", Boolean(create_constraint=False), nullable=False, default=True),
+)
+
+products = Table(
+    "products",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("price", Money(), nullable=False),
+    Column("quantity_in_stock", Integer, nullable=False),
+    CheckConstraint("quantity_in_stock >= 0", name="quantity_in_stock_not_negative"),
+    CheckConstraint("price >= 0", name="price_not_negative"),
+)
+
+order_status = Enum(
+    OrderStatus,
+    name="order_status",
+    native_enum=False,
+    create_constraint=False,  # the migration owns the CHECK constraint
+    length=16,
+    values_callable=lambda enum: [member.value for member in enum],
+    validate_strings=True,
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("status", order_status, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_orders_customer_created", "customer_id", "created_at", "id"),
+)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
+    Column("product_id", Integer, ForeignKey("products.id"), primary_key=True),
+    Column("product_name", String(200), nullable=False),
+    Column("unit_price", Money(), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+    CheckConstraint("unit_price >= 0", name="unit_price_not_negative"),
+    Index("ix_order_lines_product_id", "product_id"),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("family_id", String(64), nullable=False, index=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("issued_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
+    Column("used_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("customer_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False, index=True),
+    Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=True),
+    Column("response", JSON(), nullable=True),
+)
+
+_mapped = False
+
+
+def start_mappers() -> None:
+    """Map the domain classes onto the tables, once per process."""
+    global _mapped
+    if _mapped:
+        return
+    mapper_registry.map_imperatively(User, users)
+    mapper_registry.map_imperatively(Product, products)
+    # OrderLine is a frozen value object, which the ORM cannot instrument; its rows are written
+    # and read by the order repository in one statement per batch (see SqlOrderRepository).
+    mapper_registry.map_imperatively(Order, orders)
+    mapper_registry.map_imperatively(RefreshToken, refresh_tokens)
+    mapper_registry.map_imperatively(IdempotencyRecord, idempotency_keys)
+    _mapped = True

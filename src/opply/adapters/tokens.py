@@ -1,0 +1,107 @@
+"""JWT access and refresh tokens (PyJWT, HS256), following RFC 8725.
+
+The algorithm is pinned, the claims we rely on are required, and our own ``type`` claim keeps
+access and refresh tokens from standing in for each other (PyJWT does not check ``typ``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import jwt
+
+from opply.application.ports import AccessClaims, Clock, IssuedRefresh, RefreshClaims
+from opply.domain.errors import InvalidToken
+
+ALGORITHM = "HS256"
+MIN_SECRET_BYTES = 32
+ACCESS = "access"
+REFRESH = "refresh"
+
+
+class JwtTokenService:
+    def __init__(
+        self,
+        secret: str,
+        issuer: str,
+        access_ttl: timedelta,
+        refresh_ttl: timedelta,
+        clock: Clock,
+        leeway: timedelta = timedelta(seconds=10),
+    ) -> None:
+        if len(secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"the JWT secret must be at least {MIN_SECRET_BYTES} bytes")
+        self._secret = secret
+        self._issuer = issuer
+        self._access_ttl = access_ttl
+        self._refresh_ttl = refresh_ttl
+        self._clock = clock
+        self._leeway = leeway
+
+    def issue_access(self, user_id: int, is_staff: bool) -> str:
+        now = self._clock.now()
+        claims = {
+            "iss": self._issuer,
+            "sub": str(user_id),
+            "type": ACCESS,
+            "staff": is_staff,
+            "iat": now,
+            "exp": now + self._access_ttl,
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    def issue_refresh(self, user_id: int, family_id: str) -> IssuedRefresh:
+        now = self._clock.now()
+        jti = uuid.uuid4().hex
+        expires_at = now + self._refresh_ttl
+        claims = {
+            "iss": self._issuer,
+            "sub": str(user_id),
+            "type": REFRESH,
+            "fam": family_id,
+            "iat": now,
+            "exp": expires_at,
+            "jti": jti,
+        }
+        token = jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+        return IssuedRefresh(token, jti, now, expires_at)
+
+    def read_access(self, token: str) -> AccessClaims:
+        claims = self._decode(token, ACCESS)
+        return AccessClaims(user_id=_user_id(claims), is_staff=bool(claims.get("staff", False)))
+
+    def read_refresh(self, token: str) -> RefreshClaims:
+        claims = self._decode(token, REFRESH)
+        family = claims.get("fam")
+        if not isinstance(family, str) or not family:
+            raise InvalidToken()
+        return RefreshClaims(user_id=_user_id(claims), jti=str(claims["jti"]), family_id=family)
+
+    def _decode(self, token: str, expected_type: str) -> dict[str, Any]:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                issuer=self._issuer,
+                leeway=self._leeway,
+                options={"require": ["exp", "iat", "iss", "sub", "jti", "type"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise InvalidToken("The token has expired") from exc
+        except jwt.PyJWTError as exc:
+            raise InvalidToken() from exc
+        if claims.get("type") != expected_type:
+            article = "An" if expected_type == ACCESS else "A"
+            raise InvalidToken(f"{article} {expected_type} token is required here")
+        return claims
+
+
+def _user_id(claims: dict[str, Any]) -> int:
+    try:
+        return int(claims["sub"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidToken() from exc

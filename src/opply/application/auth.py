@@ -1,0 +1,131 @@
+"""Authentication use cases: log in, rotate a refresh token, log out, resolve a caller."""
+
+from __future__ import annotations
+
+import uuid
+
+from opply.application.dto import Principal, TokenPair
+from opply.application.ports import Clock, PasswordHasher, TokenService
+from opply.application.unit_of_work import UnitOfWork
+from opply.domain.errors import AuthenticationFailed, InvalidToken, PermissionDenied
+from opply.domain.model import RefreshToken, User
+
+MAX_PASSWORD_LENGTH = 1024  # argon2 hashes anything, but nobody types more; bounds the work
+
+
+def _new_refresh(
+    uow: UnitOfWork, tokens: TokenService, user: User, family_id: str
+) -> str:
+    assert user.id is not None
+    issued = tokens.issue_refresh(user.id, family_id)
+    uow.refresh_tokens.add(
+        RefreshToken(
+            jti=issued.jti,
+            family_id=family_id,
+            user_id=user.id,
+            issued_at=issued.issued_at,
+            expires_at=issued.expires_at,
+        )
+    )
+    return issued.token
+
+
+class Authenticate:
+    """Exchange a username and password for an access and a refresh token."""
+
+    def __init__(self, uow: UnitOfWork, hasher: PasswordHasher, tokens: TokenService) -> None:
+        self._uow = uow
+        self._hasher = hasher
+        self._tokens = tokens
+
+    def __call__(self, username: str, password: str) -> TokenPair:
+        if len(password) > MAX_PASSWORD_LENGTH:
+            raise AuthenticationFailed()
+        with self._uow.for_write() as uow:
+            user = uow.users.get_by_username(username)
+            if user is None:
+                # Same work as a real check, so timing does not reveal which usernames exist.
+                self._hasher.dummy_verify(password)
+                raise AuthenticationFailed()
+            if not self._hasher.verify(user.password_hash, password) or not user.is_active:
+                raise AuthenticationFailed()
+            assert user.id is not None
+            if self._hasher.needs_rehash(user.password_hash):
+                user.password_hash = self._hasher.hash(password)
+            refresh = _new_refresh(uow, self._tokens, user, family_id=uuid.uuid4().hex)
+            uow.commit()
+        return TokenPair(self._tokens.issue_access(user.id, user.is_staff), refresh)
+
+
+class RefreshTokens:
+    """Rotate: a refresh token buys a new pair once; replaying a spent one revokes its family."""
+
+    def __init__(self, uow: UnitOfWork, tokens: TokenService, clock: Clock) -> None:
+        self._uow = uow
+        self._tokens = tokens
+        self._clock = clock
+
+    def __call__(self, refresh_token: str) -> TokenPair:
+        claims = self._tokens.read_refresh(refresh_token)
+        now = self._clock.now()
+        reused = False
+        with self._uow.for_write() as uow:
+            record = uow.refresh_tokens.get_for_update(claims.jti)
+            if record is None or record.is_revoked or record.user_id != claims.user_id:
+                raise InvalidToken("The refresh token is invalid or has been revoked")
+            if record.is_spent:
+                # A spent token came back: someone holds a copy. End the whole login.
+                uow.refresh_tokens.revoke_family(record.family_id, now)
+                uow.commit()
+                reused = True
+            else:
+                user = uow.users.get(claims.user_id)
+                if user is None or not user.is_active:
+                    raise InvalidToken("The account is no longer active")
+                record.use(now)
+                refresh = _new_refresh(uow, self._tokens, user, record.family_id)
+                uow.commit()
+        if reused:
+            raise InvalidToken("The refresh token was already used; please log in again")
+        assert user.id is not None
+        return TokenPair(self._tokens.issue_access(user.id, user.is_staff), refresh)
+
+
+class RevokeRefreshToken:
+    """Log out: the token's whole family stops working. Revoking twice is not an error."""
+
+    def __init__(self, uow: UnitOfWork, tokens: TokenService, clock: Clock) -> None:
+        self._uow = uow
+        self._tokens = tokens
+        self._clock = clock
+
+    def __call__(self, refresh_token: str) -> None:
+        claims = self._tokens.read_refresh(refresh_token)
+        with self._uow.for_write() as uow:
+            record = uow.refresh_tokens.get_for_update(claims.jti)
+            if record is None or record.user_id != claims.user_id:
+                raise InvalidToken("The refresh token is invalid")
+            uow.refresh_tokens.revoke_family(record.family_id, self._clock.now())
+            uow.commit()
+
+
+class ResolvePrincipal:
+    """Turn a bearer access token into the caller, refusing deactivated accounts."""
+
+    def __init__(self, uow: UnitOfWork, tokens: TokenService) -> None:
+        self._uow = uow
+        self._tokens = tokens
+
+    def __call__(self, access_token: str) -> Principal:
+        claims = self._tokens.read_access(access_token)
+        with self._uow as uow:
+            user = uow.users.get(claims.user_id)
+            if user is None or not user.is_active:
+                raise InvalidToken("The account is no longer active")
+            # Staff rights come from the database, so a demotion takes effect at once.
+            return Principal(claims.user_id, user.is_staff)
+
+
+def require_staff(principal: Principal) -> None:
+    if not principal.is_staff:
+        raise PermissionDenied("Only staff may do this")

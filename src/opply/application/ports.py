@@ -1,0 +1,155 @@
+"""Ports: what the use cases need from the outside world, as Protocols.
+
+Adapters in ``opply.adapters`` implement them twice: on SQLAlchemy and in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
+
+from opply.domain.model import (
+    IdempotencyRecord,
+    Order,
+    OrderStatus,
+    Product,
+    RefreshToken,
+    User,
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list and the size of the whole list."""
+
+    items: Sequence[T]
+    total: int
+
+
+@dataclass(frozen=True)
+class ProductFilter:
+    search: str | None = None
+    in_stock: bool = False
+
+
+class ProductRepository(Protocol):
+    def add(self, product: Product) -> None: ...
+
+    def get(self, product_id: int) -> Product | None: ...
+
+    def get_for_update(self, product_ids: Collection[int]) -> dict[int, Product]:
+        """The products that exist among ``product_ids``, locked against concurrent writers
+        until the unit of work ends. Locks are taken in id order so that two orders naming the
+        same products never deadlock."""
+        ...
+
+    def list(self, flt: ProductFilter, offset: int, limit: int) -> Page[Product]:
+        """Products ordered by id."""
+        ...
+
+
+class OrderRepository(Protocol):
+    def add(self, order: Order) -> None: ...
+
+    def get_for_customer(
+        self, order_id: int, customer_id: int, *, for_update: bool = False
+    ) -> Order | None:
+        """The order only if it belongs to ``customer_id``: another's order is 'not there'."""
+        ...
+
+    def list_for_customer(
+        self, customer_id: int, status: OrderStatus | None, offset: int, limit: int
+    ) -> Page[Order]:
+        """Newest first, ties broken by id (descending), lines loaded in one extra query."""
+        ...
+
+
+class UserRepository(Protocol):
+    def add(self, user: User) -> None: ...
+
+    def get(self, user_id: int) -> User | None: ...
+
+    def get_by_username(self, username: str) -> User | None: ...
+
+
+class RefreshTokenRepository(Protocol):
+    def add(self, token: RefreshToken) -> None: ...
+
+    def get_for_update(self, jti: str) -> RefreshToken | None: ...
+
+    def revoke_family(self, family_id: str, at: datetime) -> None: ...
+
+
+class IdempotencyRepository(Protocol):
+    def claim(self, customer_id: int, key: str, at: datetime) -> bool:
+        """Reserve ``key`` for this customer in the current transaction.
+
+        False if it is already taken. A concurrent claim of the same key waits until the first
+        transaction ends (the database's unique index does the waiting), so two racing retries
+        can never both place an order."""
+        ...
+
+    def get(self, customer_id: int, key: str) -> IdempotencyRecord | None: ...
+
+    def save(self, record: IdempotencyRecord) -> None:
+        """Fill in the claimed key with the answer; same transaction as the order."""
+        ...
+
+    def purge_older_than(self, cutoff: datetime) -> int: ...
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password_hash: str, password: str) -> bool: ...
+
+    def needs_rehash(self, password_hash: str) -> bool: ...
+
+    def dummy_verify(self, password: str) -> None:
+        """Spend the time of a real verification, for unknown usernames."""
+        ...
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: int
+    is_staff: bool
+
+
+@dataclass(frozen=True)
+class RefreshClaims:
+    user_id: int
+    jti: str
+    family_id: str
+
+
+@dataclass(frozen=True)
+class IssuedRefresh:
+    token: str
+    jti: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+class TokenService(Protocol):
+    def issue_access(self, user_id: int, is_staff: bool) -> str: ...
+
+    def issue_refresh(self, user_id: int, family_id: str) -> IssuedRefresh: ...
+
+    def read_access(self, token: str) -> AccessClaims:
+        """Raises ``InvalidToken`` unless the token is a valid, unexpired access token."""
+        ...
+
+    def read_refresh(self, token: str) -> RefreshClaims:
+        """Raises ``InvalidToken`` unless the token is a valid, unexpired refresh token."""
+        ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware, in UTC."""
+        ...

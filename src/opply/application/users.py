@@ -1,0 +1,99 @@
+"""User administration use cases (CLI, admin site)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from opply.application.dto import UserView
+from opply.application.ports import PasswordHasher
+from opply.application.unit_of_work import UnitOfWork
+from opply.domain.errors import InvalidUsername, UsernameTaken, UserNotFound, WeakPassword
+from opply.domain.model import User
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@+-]{1,150}$")
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+# The most common passwords of public breach lists; refused outright.
+COMMON_PASSWORDS = frozenset(
+    """
+    123456 123456789 12345678 password qwerty123 qwerty1 111111 12345 secret 123123 1234567890
+    1234567 000000 qwerty abc123 password1 iloveyou 11111111 dragon monkey 123qwe 654321
+    sunshine princess letmein football baseball welcome admin admin123 passw0rd trustno1
+    superman 1q2w3e4r qwertyuiop 987654321 michael shadow master 666666 whatever
+    changeme opply123 password123 welcome1 zaq12wsx
+    """.split()
+)
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise WeakPassword(f"Password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise WeakPassword(f"Password must be at most {MAX_PASSWORD_LENGTH} characters")
+    if password.lower() in COMMON_PASSWORDS:
+        raise WeakPassword("This password is too common")
+
+
+@dataclass(frozen=True)
+class NewUser:
+    username: str
+    password: str
+    is_staff: bool = False
+
+
+class CreateUser:
+    def __init__(self, uow: UnitOfWork, hasher: PasswordHasher) -> None:
+        self._uow = uow
+        self._hasher = hasher
+
+    def __call__(self, cmd: NewUser) -> UserView:
+        if not USERNAME_RE.fullmatch(cmd.username):  # match's $ allows a trailing newline
+            raise InvalidUsername(
+                "Username must be 1-150 letters, digits or . @ + - _ characters"
+            )
+        check_password(cmd.password)
+        password_hash = self._hasher.hash(cmd.password)
+        with self._uow.for_write() as uow:
+            if uow.users.get_by_username(cmd.username) is not None:
+                raise UsernameTaken(cmd.username)
+            user = User(cmd.username, password_hash, is_staff=cmd.is_staff)
+            uow.users.add(user)
+            uow.commit()
+            return UserView.of(user)
+
+
+class SetPassword:
+    def __init__(self, uow: UnitOfWork, hasher: PasswordHasher) -> None:
+        self._uow = uow
+        self._hasher = hasher
+
+    def __call__(self, username: str, password: str) -> UserView:
+        check_password(password)
+        password_hash = self._hasher.hash(password)
+        with self._uow.for_write() as uow:
+            user = uow.users.get_by_username(username)
+            if user is None:
+                raise UserNotFound(username)
+            user.password_hash = password_hash
+            uow.commit()
+            return UserView.of(user)
+
+
+class SetUserActive:
+    """Deactivate (or reactivate) an account; a deactivated user cannot log in or use tokens."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    def __call__(self, username: str, active: bool) -> UserView:
+        with self._uow.for_write() as uow:
+            user = uow.users.get_by_username(username)
+            if user is None:
+                raise UserNotFound(username)
+            if active:
+                user.activate()
+            else:
+                user.deactivate()
+            uow.commit()
+            return UserView.of(user)

@@ -1,0 +1,1 @@
+"""Entrypoints: the Flask app and HTTP API, the admin site, the CLI, and the DI container."""

@@ -1,0 +1,74 @@
+"""The HTTP API: flask-smorest blueprints, problem+json errors, and the OpenAPI document."""
+
+from __future__ import annotations
+
+import http
+from typing import Any
+
+from flask import Flask
+from flask_smorest import Api
+from flask_smorest.utils import prepare_response
+
+from opply.entrypoints.api.problems import PROBLEM_MIMETYPE, ProblemSchema, http_problem
+from opply.entrypoints.api.schemas import Money
+
+
+class OpplyApi(Api):  # type: ignore[misc]
+    """flask-smorest's Api, speaking RFC 9457 problem details instead of its own error shape."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def handle_http_exception(self, error: Any) -> Any:
+        return http_problem(error)
+
+    def _register_responses(self) -> None:
+        # Same as flask-smorest's, but every error response is application/problem+json.
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_MIMETYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Unexpected error", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_MIMETYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+
+API_DESCRIPTION = """
+The Opply ordering API for the mobile app.
+
+* Log in with `POST /api/token/`, then send `Authorization: Bearer <access>`.
+* Money is a decimal string with two places; timestamps are ISO 8601 in UTC.
+* Every error is `application/problem+json` with a stable `code` to switch on.
+* Lists are paged: `page` (from 1) and `page_size` (1 to 100).
+"""
+
+
+def init_api(app: Flask) -> OpplyApi:
+    from opply.entrypoints.api import auth, docs, health, orders, products
+
+    app.config.update(
+        API_TITLE="Opply API",
+        API_VERSION="1.0.0",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs/",
+        OPENAPI_SWAGGER_UI_URL=docs.SWAGGER_UI_STATIC_URL,
+        OPENAPI_SWAGGER_UI_CONFIG={"persistAuthorization": True, "displayRequestDuration": True},
+        API_SPEC_OPTIONS={
+            "info": {"description": API_DESCRIPTION.strip()},
+            "components": {
+                "securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                }
+            },
+        },
+    )
+    api = OpplyApi()
+    api.init_app(app)
+    api.register_field(Money, "string", None)
+    for blueprint in (health.blp, auth.blp, products.blp, orders.blp):
+        api.register_blueprint(blueprint)
+    app.register_blueprint(docs.docs_assets)
+    return api

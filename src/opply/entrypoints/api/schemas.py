@@ -1,0 +1,248 @@
+"""Marshmallow schemas: the wire format of the contract, and nothing more.
+
+Input schemas raise on unknown fields (a client cannot set an order's owner, status or prices);
+money travels as a decimal string with two places.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import validate
+
+from opply.domain.model import (
+    MAX_LINE_QUANTITY,
+    MAX_NAME_LENGTH,
+    MAX_ORDER_LINES,
+    MAX_STOCK,
+)
+
+MAX_ID = 2**31 - 1
+MAX_PAGE = 10_000_000
+MONEY_RE = re.compile(r"^\d{1,10}(\.\d{1,2})?$")
+IDEMPOTENCY_KEY_RE = re.compile(r"^[\x20-\x7e]{1,255}$")
+
+
+class Money(ma.fields.Field):
+    """A non-negative amount as a decimal string, e.g. "12.50" (at most two decimal places)."""
+
+    default_error_messages = {  # noqa: RUF012
+        "invalid": 'Must be a decimal string with at most two decimal places, e.g. "12.50".'
+    }
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        if value is None:
+            return None
+        return str(Decimal(value).quantize(Decimal("0.01")))
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
+        if not isinstance(value, str) or not MONEY_RE.match(value):
+            raise self.make_error("invalid")
+        return Decimal(value).quantize(Decimal("0.01"))
+
+
+def _id_field(**kwargs: Any) -> ma.fields.Integer:
+    return ma.fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
+
+
+class StrictSchema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+class QuerySchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+
+# --- products -------------------------------------------------------------------------------
+
+
+class ProductSchema(ma.Schema):
+    id = ma.fields.Integer(required=True, metadata={"example": 7})
+    name = ma.fields.String(required=True, metadata={"example": "Oat flour 25kg"})
+    price = Money(required=True, metadata={"example": "12.50", "type": "string"})
+    quantity_in_stock = ma.fields.Integer(required=True, metadata={"example": 40})
+
+
+_name = {"validate": validate.Length(min=1, max=MAX_NAME_LENGTH)}
+_stock = {"validate": validate.Range(min=0, max=MAX_STOCK)}
+
+
+class ProductCreateSchema(StrictSchema):
+    name = ma.fields.String(required=True, metadata={"example": "Oat flour 25kg"}, **_name)
+    price = Money(required=True, metadata={"example": "12.50"})
+    quantity_in_stock = ma.fields.Integer(
+        strict=True, load_default=0, metadata={"example": 40}, **_stock
+    )
+
+
+class ProductPatchSchema(StrictSchema):
+    name = ma.fields.String(metadata={"example": "Oat flour 25kg"}, **_name)
+    price = Money(metadata={"example": "13.00"})
+    quantity_in_stock = ma.fields.Integer(strict=True, metadata={"example": 35}, **_stock)
+
+    @ma.validates_schema
+    def _not_empty(self, data: dict[str, Any], **_: Any) -> None:
+        if not data:
+            raise ma.ValidationError("Give at least one of name, price, quantity_in_stock.")
+
+
+class RestockSchema(StrictSchema):
+    quantity = ma.fields.Integer(
+        strict=True,
+        required=True,
+        validate=validate.Range(min=1, max=MAX_STOCK),
+        metadata={"example": 10},
+    )
+
+
+class PageQuerySchema(QuerySchema):
+    page = ma.fields.Integer(
+        load_default=1,
+        validate=validate.Range(min=1, max=MAX_PAGE),
+        metadata={"description": "Page number, from 1"},
+    )
+    page_size = ma.fields.Integer(
+        load_default=20,
+        validate=validate.Range(min=1, max=100),
+        metadata={"description": "Items per page, 1 to 100 (more is a 422)"},
+    )
+
+
+class ProductQuerySchema(PageQuerySchema):
+    search = ma.fields.String(
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "Name contains this (case-insensitive)"},
+    )
+    in_stock = ma.fields.Boolean(
+        load_default=False, metadata={"description": "true: only products with stock"}
+    )
+
+
+class PageSchema(ma.Schema):
+    count = ma.fields.Integer(required=True, metadata={"example": 134})
+    next = ma.fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"example": "http://localhost:8000/api/v1/products/?page=3&page_size=20"},
+    )
+    previous = ma.fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"example": "http://localhost:8000/api/v1/products/?page=1&page_size=20"},
+    )
+
+
+class ProductPageSchema(PageSchema):
+    results = ma.fields.List(ma.fields.Nested(ProductSchema), required=True)
+
+
+# --- orders ---------------------------------------------------------------------------------
+
+
+class OrderLineInSchema(StrictSchema):
+    product_id = _id_field(required=True, metadata={"example": 7})
+    quantity = ma.fields.Integer(
+        strict=True,
+        required=True,
+        validate=validate.Range(min=1, max=MAX_LINE_QUANTITY),
+        metadata={"example": 2},
+    )
+
+
+class OrderCreateSchema(StrictSchema):
+    lines = ma.fields.List(
+        ma.fields.Nested(OrderLineInSchema),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_ORDER_LINES),
+        metadata={"description": "1 to 100 lines, one per product"},
+    )
+
+    @ma.validates_schema
+    def _one_line_per_product(self, data: dict[str, Any], **_: Any) -> None:
+        ids = [line["product_id"] for line in data.get("lines", [])]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ma.ValidationError(
+                f"Each product may appear on one line only; repeated: "
+                f"{', '.join(map(str, repeated))}",
+                field_name="lines",
+            )
+
+
+class IdempotencyHeaderSchema(QuerySchema):
+    idempotency_key = ma.fields.String(
+        data_key="Idempotency-Key",
+        validate=validate.Regexp(
+            IDEMPOTENCY_KEY_RE, error="Must be 1 to 255 printable ASCII characters."
+        ),
+        metadata={
+            "description": "Optional. Retrying with the same key and body returns the first "
+            "answer and takes no more stock. Kept at least 24 hours."
+        },
+    )
+
+
+class OrderLineSchema(ma.Schema):
+    product_id = ma.fields.Integer(required=True, metadata={"example": 7})
+    product_name = ma.fields.String(required=True, metadata={"example": "Oat flour 25kg"})
+    unit_price = Money(required=True, metadata={"example": "12.50"})
+    quantity = ma.fields.Integer(required=True, metadata={"example": 2})
+    line_total = Money(required=True, metadata={"example": "25.00"})
+
+
+class OrderSchema(ma.Schema):
+    id = ma.fields.Integer(required=True, metadata={"example": 31})
+    status = ma.fields.String(
+        required=True,
+        validate=validate.OneOf(["placed", "cancelled"]),
+        metadata={"example": "placed"},
+    )
+    created_at = ma.fields.DateTime(
+        format="iso", required=True, metadata={"example": "2026-11-24T10:15:00+00:00"}
+    )
+    currency = ma.fields.String(required=True, metadata={"example": "EUR"})
+    lines = ma.fields.List(ma.fields.Nested(OrderLineSchema), required=True)
+    total = Money(required=True, metadata={"example": "25.00"})
+
+
+class OrderPageSchema(PageSchema):
+    results = ma.fields.List(ma.fields.Nested(OrderSchema), required=True)
+
+
+class OrderQuerySchema(PageQuerySchema):
+    status = ma.fields.String(
+        validate=validate.OneOf(["placed", "cancelled"]),
+        metadata={"description": "Only orders with this status"},
+    )
+
+
+# --- auth -----------------------------------------------------------------------------------
+
+
+class TokenRequestSchema(StrictSchema):
+    username = ma.fields.String(
+        required=True, validate=validate.Length(min=1, max=150), metadata={"example": "alice"}
+    )
+    password = ma.fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=1024),
+        metadata={"example": "correct horse battery staple"},
+    )
+
+
+class TokenPairSchema(ma.Schema):
+    access = ma.fields.String(required=True, metadata={"description": "JWT, 15 minutes"})
+    refresh = ma.fields.String(required=True, metadata={"description": "JWT, 7 days, single use"})
+
+
+class RefreshRequestSchema(StrictSchema):
+    refresh = ma.fields.String(required=True, validate=validate.Length(min=1, max=4096))
+
+
+class StatusSchema(ma.Schema):
+    status = ma.fields.String(required=True, metadata={"example": "ok"})

@@ -1,0 +1,106 @@
+"""Settings from the environment (and a ``.env`` file if present)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import warnings
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+MIN_SECRET_KEY_BYTES = 32
+ENVIRONMENTS = ("development", "test", "production")
+
+
+class ConfigError(RuntimeError):
+    """The service cannot start with this configuration."""
+
+
+def _default_database_url() -> str:
+    instance = Path(os.environ.get("OPPLY_INSTANCE_DIR", Path.cwd() / "instance"))
+    instance.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{instance / 'opply.sqlite3'}"
+
+
+def _seconds(name: str, default: int) -> timedelta:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return timedelta(seconds=default)
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number of seconds, got {raw!r}") from exc
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {value}")
+    return timedelta(seconds=value)
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    secret_key: str
+    env: str = "development"
+    access_token_ttl: timedelta = timedelta(minutes=15)
+    refresh_token_ttl: timedelta = timedelta(days=7)
+    currency: str = "EUR"
+    token_issuer: str = "opply"
+    db_pool_size: int = 5
+    db_max_overflow: int = 5
+    cors_origins: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls, *, load_dotenv_file: bool = True) -> Settings:
+        if load_dotenv_file:
+            from dotenv import load_dotenv
+
+            load_dotenv(override=False)
+        env = os.environ.get("OPPLY_ENV", "development").strip().lower()
+        if env not in ENVIRONMENTS:
+            raise ConfigError(f"OPPLY_ENV must be one of {', '.join(ENVIRONMENTS)}, got {env!r}")
+        secret = os.environ.get("SECRET_KEY", "")
+        if len(secret.encode()) < MIN_SECRET_KEY_BYTES:
+            if env == "production":
+                raise ConfigError(
+                    f"SECRET_KEY must be set to at least {MIN_SECRET_KEY_BYTES} bytes in "
+                    "production (e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                )
+            if secret:
+                warnings.warn(
+                    "SECRET_KEY is shorter than 32 bytes; a random key is used instead "
+                    "(tokens will not survive a restart)",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            secret = secrets.token_urlsafe(48)
+        currency = os.environ.get("CURRENCY", "EUR").strip().upper()
+        if len(currency) != 3 or not currency.isalpha():
+            raise ConfigError(f"CURRENCY must be a three-letter ISO 4217 code, got {currency!r}")
+        origins = tuple(
+            o.strip() for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip()
+        )
+        return cls(
+            database_url=os.environ.get("DATABASE_URL") or _default_database_url(),
+            secret_key=secret,
+            env=env,
+            access_token_ttl=_seconds("ACCESS_TOKEN_TTL", 15 * 60),
+            refresh_token_ttl=_seconds("REFRESH_TOKEN_TTL", 7 * 24 * 3600),
+            currency=currency,
+            db_pool_size=_int("DB_POOL_SIZE", 5),
+            db_max_overflow=_int("DB_MAX_OVERFLOW", 5),
+            cors_origins=origins,
+        )

@@ -1,0 +1,5 @@
+"""WSGI entry point: ``gunicorn opply.entrypoints.wsgi:app`` (configuration from the environment)."""
+
+from opply.entrypoints.app import create_app
+
+app = create_app()
