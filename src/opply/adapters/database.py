@@ -13,7 +13,9 @@ from opply.adapters.orm import start_mappers
 WRITE_OPTION = "opply_write"
 
 
-def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5, echo: bool = False) -> Engine:
+def make_engine(
+    url: str, *, pool_size: int = 5, max_overflow: int = 5, echo: bool = False
+) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, echo=echo)
@@ -33,9 +35,7 @@ def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5, echo: bo
 
 
 def _sqlite_engine(url: str, *, echo: bool) -> Engine:
-    engine = create_engine(
-        url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
-    )
+    engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -52,9 +53,9 @@ class SqlProductRepository:
             conditions.append(products.c.name.icontains(flt.search, autoescape=True))
         if flt.in_stock:
             conditions.append(products.c.quantity_in_stock > 0)
-        total = self._session.scalar(
-            select(func.count()).select_from(products).where(*conditions)
-        ) or 0
+        total = (
+            self._session.scalar(select(func.count()).select_from(products).where(*conditions)) or 0
+        )
         if offset >= total:
             return Page([], total)
         stmt = (
@@ -124,9 +125,9 @@ class SqlOrderRepository:
         conditions = [orders.c.customer_id == customer_id]
         if status is not None:
             conditions.append(orders.c.status == status)
-        total = self._session.scalar(
-            select(func.count()).select_from(orders).where(*conditions)
-        ) or 0
+        total = (
+            self._session.scalar(select(func.count()).select_from(orders).where(*conditions)) or 0
+        )
         if offset >= total:
             return Page([], total)
         stmt = (
@@ -191,6 +192,7 @@ class SqlIdempotencyRepository:
     def claim(self, customer_id: int, key: str, at: datetime) -> bool:
         dialect = self._session.get_bind().dialect.name
         values = {"customer_id": customer_id, "key": key, "fingerprint": "", "created_at": at}
+        stmt: Any
         if dialect == "postgresql":
             stmt = pg_insert(idempotency_keys).values(**values).on_conflict_do_nothing()
         elif dialect == "sqlite":

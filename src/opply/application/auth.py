@@ -13,9 +13,7 @@ from opply.domain.model import RefreshToken, User
 MAX_PASSWORD_LENGTH = 1024  # argon2 hashes anything, but nobody types more; bounds the work
 
 
-def _new_refresh(
-    uow: UnitOfWork, tokens: TokenService, user: User, family_id: str
-) -> str:
+def _new_refresh(uow: UnitOfWork, tokens: TokenService, user: User, family_id: str) -> str:
     assert user.id is not None
     issued = tokens.issue_refresh(user.id, family_id)
     uow.refresh_tokens.add(
@@ -69,6 +67,7 @@ class RefreshTokens:
         claims = self._tokens.read_refresh(refresh_token)
         now = self._clock.now()
         reused = False
+        user: User | None = None
         with self._uow.for_write() as uow:
             record = uow.refresh_tokens.get_for_update(claims.jti)
             if record is None or record.is_revoked or record.user_id != claims.user_id:
@@ -87,6 +86,7 @@ class RefreshTokens:
                 uow.commit()
         if reused:
             raise InvalidToken("The refresh token was already used; please log in again")
+        assert user is not None
         assert user.id is not None
         return TokenPair(self._tokens.issue_access(user.id, user.is_staff), refresh)
 

@@ -51,8 +51,9 @@ class OrderView:
             )
             for line in sorted(order.lines, key=lambda ln: ln.product_id)
         )
-        return cls(order.id, order.status.value, order.created_at, order.currency, lines,
-                   order.total)
+        return cls(
+            order.id, order.status.value, order.created_at, order.currency, lines, order.total
+        )
 
     def to_snapshot(self) -> dict[str, Any]:
         """JSON-safe copy, kept with an Idempotency-Key so a retry gets this very answer."""

@@ -6,7 +6,7 @@ import hashlib
 import json
 from datetime import datetime
 
-from opply.application.dto import OrderView, PageRequest, PlaceOrderCommand, PlacedOrder
+from opply.application.dto import OrderView, PageRequest, PlacedOrder, PlaceOrderCommand
 from opply.application.ports import Clock, Page
 from opply.application.unit_of_work import UnitOfWork
 from opply.domain.errors import (

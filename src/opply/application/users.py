@@ -16,13 +16,54 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 # The most common passwords of public breach lists; refused outright.
 COMMON_PASSWORDS = frozenset(
-    """
-    123456 123456789 12345678 password qwerty123 qwerty1 111111 12345 secret 123123 1234567890
-    1234567 000000 qwerty abc123 password1 iloveyou 11111111 dragon monkey 123qwe 654321
-    sunshine princess letmein football baseball welcome admin admin123 passw0rd trustno1
-    superman 1q2w3e4r qwertyuiop 987654321 michael shadow master 666666 whatever
-    changeme opply123 password123 welcome1 zaq12wsx
-    """.split()
+    [
+        "123456",
+        "123456789",
+        "12345678",
+        "password",
+        "qwerty123",
+        "qwerty1",
+        "111111",
+        "12345",
+        "secret",
+        "123123",
+        "1234567890",
+        "1234567",
+        "000000",
+        "qwerty",
+        "abc123",
+        "password1",
+        "iloveyou",
+        "11111111",
+        "dragon",
+        "monkey",
+        "123qwe",
+        "654321",
+        "sunshine",
+        "princess",
+        "letmein",
+        "football",
+        "baseball",
+        "welcome",
+        "admin",
+        "admin123",
+        "passw0rd",
+        "trustno1",
+        "superman",
+        "1q2w3e4r",
+        "qwertyuiop",
+        "987654321",
+        "michael",
+        "shadow",
+        "master",
+        "666666",
+        "whatever",
+        "changeme",
+        "opply123",
+        "password123",
+        "welcome1",
+        "zaq12wsx",
+    ]
 )
 
 
@@ -49,9 +90,7 @@ class CreateUser:
 
     def __call__(self, cmd: NewUser) -> UserView:
         if not USERNAME_RE.fullmatch(cmd.username):  # match's $ allows a trailing newline
-            raise InvalidUsername(
-                "Username must be 1-150 letters, digits or . @ + - _ characters"
-            )
+            raise InvalidUsername("Username must be 1-150 letters, digits or . @ + - _ characters")
         check_password(cmd.password)
         password_hash = self._hasher.hash(cmd.password)
         with self._uow.for_write() as uow:

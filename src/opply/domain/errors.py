@@ -1,4 +1,4 @@
-"""Domain errors. Each carries a stable machine-readable ``code`` the HTTP layer maps to a status."""
+"""Domain errors, each with a stable machine-readable ``code`` the HTTP layer maps to a status."""
 
 from __future__ import annotations
 
@@ -58,8 +58,11 @@ class UnknownProducts(DomainError):
         self.product_ids = tuple(sorted(set(product_ids)))
         ids = ", ".join(str(i) for i in self.product_ids)
         noun = "Product" if len(self.product_ids) == 1 else "Products"
-        super().__init__(f"{noun} {ids} do not exist" if len(self.product_ids) > 1
-                         else f"{noun} {ids} does not exist")
+        super().__init__(
+            f"{noun} {ids} do not exist"
+            if len(self.product_ids) > 1
+            else f"{noun} {ids} does not exist"
+        )
 
 
 class DuplicateProductLine(DomainError):

@@ -97,7 +97,7 @@ class Product:
         self.quantity_in_stock -= quantity
 
     def restock(self, quantity: int) -> None:
-        """Add ``quantity`` units to stock (a delivery, or a cancelled order's units coming back)."""
+        """Add ``quantity`` units to stock: a delivery, or the units of a cancelled order."""
         _positive_quantity(quantity, "Restock quantity")
         if self.quantity_in_stock + quantity > MAX_STOCK:
             raise InvalidQuantity(f"Stock of product {self.id} would exceed {MAX_STOCK}")
@@ -105,8 +105,10 @@ class Product:
 
     def set_stock(self, quantity: int) -> None:
         """Staff correction of the stock count after a physical inventory."""
-        if isinstance(quantity, bool) or not isinstance(quantity, int) or not (
-            0 <= quantity <= MAX_STOCK
+        if (
+            isinstance(quantity, bool)
+            or not isinstance(quantity, int)
+            or not (0 <= quantity <= MAX_STOCK)
         ):
             raise InvalidQuantity(f"Stock must be a whole number from 0 to {MAX_STOCK}")
         self.quantity_in_stock = quantity

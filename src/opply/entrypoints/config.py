@@ -54,7 +54,7 @@ class Settings:
     access_token_ttl: timedelta = timedelta(minutes=15)
     refresh_token_ttl: timedelta = timedelta(days=7)
     currency: str = "EUR"
-    token_issuer: str = "opply"
+    token_issuer: str = "opply"  # noqa: S105 - the JWT "iss" claim, not a secret
     db_pool_size: int = 5
     db_max_overflow: int = 5
     cors_origins: tuple[str, ...] = field(default_factory=tuple)

@@ -23,7 +23,7 @@ class Container(containers.DeclarativeContainer):
         packages=["opply.entrypoints.api"],
     )
 
-    settings = providers.Dependency()
+    settings: providers.Dependency[Settings] = providers.Dependency()
 
     engine = providers.Singleton(
         make_engine,

@@ -50,9 +50,7 @@ CATALOGUE: list[tuple[str, str, int]] = [
 
 def load_demo(container: Container) -> Iterator[str]:
     with container.uow() as uow:
-        existing = {
-            p.name for p in uow.products.list(ProductFilter(), 0, 10_000).items
-        }
+        existing = {p.name for p in uow.products.list(ProductFilter(), 0, 10_000).items}
     added = 0
     for name, price, stock in CATALOGUE:
         if name not in existing:

@@ -1,4 +1,4 @@
-"""WSGI entry point: ``gunicorn opply.entrypoints.wsgi:app`` (configuration from the environment)."""
+"""WSGI entry point: ``gunicorn opply.entrypoints.wsgi:app``, configured from the environment."""
 
 from opply.entrypoints.app import create_app
 

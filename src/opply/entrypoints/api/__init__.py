@@ -13,7 +13,7 @@ from opply.entrypoints.api.problems import PROBLEM_MIMETYPE, ProblemSchema, http
 from opply.entrypoints.api.schemas import Money
 
 
-class OpplyApi(Api):  # type: ignore[misc]
+class OpplyApi(Api):
     """flask-smorest's Api, speaking RFC 9457 problem details instead of its own error shape."""
 
     ERROR_SCHEMA = ProblemSchema

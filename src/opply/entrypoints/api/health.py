@@ -29,7 +29,9 @@ class Health(MethodView):
 @blp.route("/readyz")
 class Ready(MethodView):
     @blp.response(200, StatusSchema, example={"status": "ok"})
-    @blp.alt_response(503, response="SERVICE_UNAVAILABLE", description="The database does not answer")
+    @blp.alt_response(
+        503, response="SERVICE_UNAVAILABLE", description="The database does not answer"
+    )
     @inject
     def get(self, engine: Engine = Provide[Container.engine]) -> Any:
         """The database answers

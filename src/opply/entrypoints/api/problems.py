@@ -137,9 +137,7 @@ def problem(
 
 
 def domain_problem(error: de.DomainError) -> Response:
-    status = next(
-        (s for cls, s in DOMAIN_STATUS.items() if isinstance(error, cls)), 400
-    )
+    status = next((s for cls, s in DOMAIN_STATUS.items() if isinstance(error, cls)), 400)
     errors: list[dict[str, Any]] | None = None
     headers: dict[str, str] = {}
     if isinstance(error, de.OutOfStock):
@@ -158,13 +156,18 @@ def domain_problem(error: de.DomainError) -> Response:
     return problem(status, error.code, error.detail, errors=errors, headers=headers)
 
 
-def flatten_messages(messages: Any, location: str | None = None, prefix: str = "") -> list[dict[str, Any]]:
+def flatten_messages(
+    messages: Any, location: str | None = None, prefix: str = ""
+) -> list[dict[str, Any]]:
     """Turn marshmallow's nested message dicts into a flat list of field errors."""
     out: list[dict[str, Any]] = []
     if isinstance(messages, dict):
         for key, value in messages.items():
-            if prefix == "" and location is None and key in ("json", "query", "headers", "path",
-                                                            "form", "files", "cookies"):
+            if (
+                prefix == ""
+                and location is None
+                and key in ("json", "query", "headers", "path", "form", "files", "cookies")
+            ):
                 out.extend(flatten_messages(value, str(key), ""))
                 continue
             path = f"{prefix}.{key}" if prefix else str(key)
@@ -220,5 +223,6 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(error, HTTPException):
             return http_problem(error)
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return problem(500, "internal_error",
-                       "The server could not complete the request; it has been logged.")
+        return problem(
+            500, "internal_error", "The server could not complete the request; it has been logged."
+        )

@@ -62,8 +62,10 @@ class Products(MethodView):
         found = list_products(ProductFilter(search=search, in_stock=in_stock), req)
         return page_envelope(found, req, {"search": search, "in_stock": in_stock})
 
-    @blp.arguments(ProductCreateSchema, example={"name": "Oat flour 25kg", "price": "12.50",
-                                                 "quantity_in_stock": 40})
+    @blp.arguments(
+        ProductCreateSchema,
+        example={"name": "Oat flour 25kg", "price": "12.50", "quantity_in_stock": 40},
+    )
     @blp.response(201, ProductSchema, example=PRODUCT_EXAMPLE)
     @_staff_errors
     @staff_only

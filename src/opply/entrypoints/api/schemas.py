@@ -26,10 +26,10 @@ MONEY_RE = re.compile(r"^\d{1,10}(\.\d{1,2})?$")
 IDEMPOTENCY_KEY_RE = re.compile(r"^[\x20-\x7e]{1,255}$")
 
 
-class Money(ma.fields.Field):
+class Money(ma.fields.Field):  # type: ignore[type-arg]
     """A non-negative amount as a decimal string, e.g. "12.50" (at most two decimal places)."""
 
-    default_error_messages = {  # noqa: RUF012
+    default_error_messages = {
         "invalid": 'Must be a decimal string with at most two decimal places, e.g. "12.50".'
     }
 
@@ -68,22 +68,26 @@ class ProductSchema(ma.Schema):
     quantity_in_stock = ma.fields.Integer(required=True, metadata={"example": 40})
 
 
-_name = {"validate": validate.Length(min=1, max=MAX_NAME_LENGTH)}
-_stock = {"validate": validate.Range(min=0, max=MAX_STOCK)}
+_name_length = validate.Length(min=1, max=MAX_NAME_LENGTH)
+_stock_range = validate.Range(min=0, max=MAX_STOCK)
 
 
 class ProductCreateSchema(StrictSchema):
-    name = ma.fields.String(required=True, metadata={"example": "Oat flour 25kg"}, **_name)
+    name = ma.fields.String(
+        required=True, metadata={"example": "Oat flour 25kg"}, validate=_name_length
+    )
     price = Money(required=True, metadata={"example": "12.50"})
     quantity_in_stock = ma.fields.Integer(
-        strict=True, load_default=0, metadata={"example": 40}, **_stock
+        strict=True, load_default=0, metadata={"example": 40}, validate=_stock_range
     )
 
 
 class ProductPatchSchema(StrictSchema):
-    name = ma.fields.String(metadata={"example": "Oat flour 25kg"}, **_name)
+    name = ma.fields.String(metadata={"example": "Oat flour 25kg"}, validate=_name_length)
     price = Money(metadata={"example": "13.00"})
-    quantity_in_stock = ma.fields.Integer(strict=True, metadata={"example": 35}, **_stock)
+    quantity_in_stock = ma.fields.Integer(
+        strict=True, metadata={"example": 35}, validate=_stock_range
+    )
 
     @ma.validates_schema
     def _not_empty(self, data: dict[str, Any], **_: Any) -> None:

@@ -14,7 +14,7 @@ from opply.application.dto import Principal
 from opply.domain.errors import NotAuthenticated
 from opply.entrypoints.container import Container
 
-BEARER_SECURITY = [{"bearerAuth": []}]
+BEARER_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -7,6 +7,8 @@ Create Date: 2026-11-24
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -16,7 +18,7 @@ branch_labels = None
 depends_on = None
 
 
-def _money() -> sa.types.TypeEngine[object]:
+def _money() -> sa.types.TypeEngine[Any]:
     # SQLite's NUMERIC is a float: there money is stored as integer cents (see orm.Money).
     if op.get_bind().dialect.name == "sqlite":
         return sa.BigInteger()

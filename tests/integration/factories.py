@@ -1,0 +1,52 @@
+"""Test data factories: every test makes what it needs in one call, through the use cases."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from flask.testing import FlaskClient
+
+from opply.application.dto import ProductView, UserView
+from opply.application.products import CreateProduct, NewProduct
+from opply.application.unit_of_work import UnitOfWork
+from opply.application.users import NewUser
+from opply.entrypoints.container import Container
+
+_seq = itertools.count(1)
+PASSWORD = "a-long-test-password"
+
+
+def product(
+    uow_factory: Callable[[], UnitOfWork],
+    *,
+    name: str | None = None,
+    price: str = "10.00",
+    stock: int = 10,
+) -> ProductView:
+    return CreateProduct(uow_factory())(
+        NewProduct(name or f"Product {next(_seq)}", Decimal(price), stock)
+    )
+
+
+def user(container: Container, *, staff: bool = False, username: str | None = None) -> UserView:
+    return container.create_user()(
+        NewUser(username or f"user{next(_seq)}", PASSWORD, is_staff=staff)
+    )
+
+
+def login(client: FlaskClient, username: str, password: str = PASSWORD) -> dict[str, str]:
+    response = client.post("/api/token/", json={"username": username, "password": password})
+    assert response.status_code == 200, response.get_json()
+    body: dict[str, str] = response.get_json()
+    return body
+
+
+def bearer(client: FlaskClient, username: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {login(client, username)['access']}"}
+
+
+def order_body(*lines: tuple[int, int]) -> dict[str, Any]:
+    return {"lines": [{"product_id": pid, "quantity": qty} for pid, qty in lines]}
