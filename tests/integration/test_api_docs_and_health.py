@@ -1,0 +1,88 @@
+"""The OpenAPI document, the Swagger UI served offline, probes, and HTTP conventions."""
+
+from __future__ import annotations
+
+import re
+
+from flask.testing import FlaskClient
+
+CONTRACT_OPERATIONS = {
+    ("post", "/api/token/"),
+    ("post", "/api/token/refresh/"),
+    ("post", "/api/token/revoke/"),
+    ("get", "/api/v1/products/"),
+    ("post", "/api/v1/products/"),
+    ("get", "/api/v1/products/{product_id}/"),
+    ("patch", "/api/v1/products/{product_id}/"),
+    ("post", "/api/v1/products/{product_id}/restock/"),
+    ("get", "/api/v1/orders/"),
+    ("post", "/api/v1/orders/"),
+    ("get", "/api/v1/orders/{order_id}/"),
+    ("post", "/api/v1/orders/{order_id}/cancel/"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+}
+
+
+def test_the_openapi_document_describes_every_operation_of_the_contract(
+    client: FlaskClient,
+) -> None:
+    spec = client.get("/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.")
+    operations = {
+        (method, path)
+        for path, item in spec["paths"].items()
+        for method in item
+        if method != "parameters"
+    }
+    assert operations >= CONTRACT_OPERATIONS
+    assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    order_post = spec["paths"]["/api/v1/orders/"]["post"]
+    assert order_post["security"] == [{"bearerAuth": []}]
+    assert {"201", "401", "409", "422"} <= set(order_post["responses"])
+    assert order_post["summary"].startswith("Place an order")
+    problem = spec["components"]["responses"]["UNAUTHORIZED"]["content"]
+    assert "application/problem+json" in problem
+
+
+def test_swagger_ui_is_served_from_the_app_itself(client: FlaskClient) -> None:
+    page = client.get("/docs/")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "/openapi.json" in html
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets, html
+    for asset in assets:
+        assert asset.startswith("/docs/static/"), f"{asset} is not served by the app"
+        with client.get(asset) as response:
+            assert response.status_code == 200
+            assert len(response.get_data()) > 1000
+
+
+def test_probes_answer(client: FlaskClient) -> None:
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    assert client.get("/readyz").get_json() == {"status": "ok"}
+
+
+def test_paths_without_the_trailing_slash_are_answered_without_a_redirect(
+    client: FlaskClient,
+) -> None:
+    response = client.post("/api/token", json={"username": "x", "password": "y"})
+    assert response.status_code == 401
+    assert client.get("/api/v1/products").status_code == 200
+
+
+def test_unknown_paths_and_methods_are_problems(client: FlaskClient) -> None:
+    missing = client.get("/api/v1/nothing-here/")
+    assert missing.status_code == 404
+    assert missing.content_type == "application/problem+json"
+    wrong_method = client.delete("/api/v1/products/")
+    assert wrong_method.status_code == 405
+    assert set(wrong_method.headers["Allow"].split(", ")) >= {"GET", "POST"}
+    assert wrong_method.get_json()["code"] == "method_not_allowed"
+
+
+def test_malformed_json_is_a_400_problem(client: FlaskClient) -> None:
+    response = client.post("/api/token/", data="{oops", content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json()["code"] == "bad_request"
