@@ -39,17 +39,26 @@ class Authenticate:
     def __call__(self, username: str, password: str) -> TokenPair:
         if len(password) > MAX_PASSWORD_LENGTH:
             raise AuthenticationFailed()
+        # The slow hash check runs outside any write transaction, so logins never hold a lock
+        # (or, on SQLite, the database's single write slot) while argon2 works.
+        with self._uow as uow:
+            found = uow.users.get_by_username(username)
+            stored_hash = found.password_hash if found is not None else None
+        if stored_hash is None:
+            # Same work as a real check, so timing does not reveal which usernames exist.
+            self._hasher.dummy_verify(password)
+            raise AuthenticationFailed()
+        if not self._hasher.verify(stored_hash, password):
+            raise AuthenticationFailed()
+        new_hash = self._hasher.hash(password) if self._hasher.needs_rehash(stored_hash) else None
         with self._uow.for_write() as uow:
             user = uow.users.get_by_username(username)
-            if user is None:
-                # Same work as a real check, so timing does not reveal which usernames exist.
-                self._hasher.dummy_verify(password)
-                raise AuthenticationFailed()
-            if not self._hasher.verify(user.password_hash, password) or not user.is_active:
+            if user is None or not user.is_active or user.password_hash != stored_hash:
+                # Deactivated, or the password changed while we were checking it.
                 raise AuthenticationFailed()
             assert user.id is not None
-            if self._hasher.needs_rehash(user.password_hash):
-                user.password_hash = self._hasher.hash(password)
+            if new_hash is not None:
+                user.password_hash = new_hash
             refresh = _new_refresh(uow, self._tokens, user, family_id=uuid.uuid4().hex)
             uow.commit()
         return TokenPair(self._tokens.issue_access(user.id, user.is_staff), refresh)
