@@ -9,11 +9,19 @@ from __future__ import annotations
 import copy
 import hashlib
 import threading
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from opply.application.ports import Page, ProductFilter
+from opply.application.ports import (
+    OrderFilter,
+    Page,
+    ProductFilter,
+    ProductSort,
+    UserAccess,
+    UserFilter,
+)
 from opply.application.unit_of_work import UnitOfWork
 from opply.domain.model import (
     IdempotencyRecord,
@@ -48,6 +56,17 @@ class InMemoryStore:
         self.commits = 0
 
 
+def _product_sort_key(sort: ProductSort) -> tuple[bool, Callable[[Product], Any]]:
+    """(descending?, key) for ``sort``."""
+    keys: dict[str, Callable[[Product], Any]] = {
+        "id": lambda p: p.id or 0,
+        "name": lambda p: p.name,
+        "price": lambda p: p.price,
+        "stock": lambda p: p.quantity_in_stock,
+    }
+    return sort.value.startswith("-"), keys[sort.value.lstrip("-")]
+
+
 class InMemoryProductRepository:
     def __init__(self, tables: _Tables) -> None:
         self._t = tables
@@ -69,6 +88,9 @@ class InMemoryProductRepository:
             if (not flt.search or flt.search.casefold() in p.name.casefold())
             and (not flt.in_stock or p.quantity_in_stock > 0)
         ]
+        descending, key = _product_sort_key(flt.sort)
+        # Stable, even reversed: equal keys keep their id order, as in the SQL's tie-break.
+        found.sort(key=key, reverse=descending)
         return Page(found[offset : offset + limit], len(found))
 
 
@@ -100,6 +122,22 @@ class InMemoryOrderRepository:
         )
         return Page(found[offset : offset + limit], len(found))
 
+    def get(self, order_id: int, *, for_update: bool = False) -> Order | None:
+        return self._t.orders.get(order_id)
+
+    def list_all(self, flt: OrderFilter, offset: int, limit: int) -> Page[Order]:
+        found = sorted(
+            (
+                o
+                for o in self._t.orders.values()
+                if (flt.customer_id is None or o.customer_id == flt.customer_id)
+                and (flt.status is None or o.status is flt.status)
+            ),
+            key=lambda o: (o.created_at, o.id or 0),
+            reverse=True,
+        )
+        return Page(found[offset : offset + limit], len(found))
+
 
 class InMemoryUserRepository:
     def __init__(self, tables: _Tables) -> None:
@@ -112,8 +150,26 @@ class InMemoryUserRepository:
     def get(self, user_id: int) -> User | None:
         return self._t.users.get(user_id)
 
+    def access(self, user_id: int) -> UserAccess | None:
+        user = self._t.users.get(user_id)
+        return UserAccess(user.is_active, user.is_staff) if user is not None else None
+
     def get_by_username(self, username: str) -> User | None:
         return next((u for u in self._t.users.values() if u.username == username), None)
+
+    def get_many(self, user_ids: Collection[int]) -> dict[int, User]:
+        return {i: self._t.users[i] for i in sorted(user_ids) if i in self._t.users}
+
+    def list(self, flt: UserFilter, offset: int, limit: int) -> Page[User]:
+        found = sorted(
+            (
+                u
+                for u in self._t.users.values()
+                if not flt.search or flt.search.casefold() in u.username.casefold()
+            ),
+            key=lambda u: u.username,
+        )
+        return Page(found[offset : offset + limit], len(found))
 
 
 class InMemoryRefreshTokenRepository:
@@ -170,9 +226,9 @@ class InMemoryUnitOfWork(UnitOfWork):
 
     def commit(self) -> None:
         assert self._working is not None, "commit outside a unit of work"
-        self._store.tables = self._working
-        self._working = copy.deepcopy(self._working)
-        self._rebind()
+        # Publish a copy: objects the use case still holds stay private to this unit of work,
+        # as they would be in a database session.
+        self._store.tables = copy.deepcopy(self._working)
         self._store.commits += 1
         self.committed = True
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from opply.application.dto import UserView
-from opply.application.ports import PasswordHasher
+from opply.application.dto import PageRequest, UserView
+from opply.application.ports import Page, PasswordHasher, UserFilter
 from opply.application.unit_of_work import UnitOfWork
 from opply.domain.errors import InvalidUsername, UsernameTaken, UserNotFound, WeakPassword
 from opply.domain.model import User
@@ -135,4 +135,28 @@ class SetUserActive:
             else:
                 user.deactivate()
             uow.commit()
+            return UserView.of(user)
+
+
+class ListUsers:
+    """Every account, by username, for staff."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    def __call__(self, flt: UserFilter, page: PageRequest) -> Page[UserView]:
+        with self._uow as uow:
+            found = uow.users.list(flt, page.offset, page.page_size)
+            return Page([UserView.of(u) for u in found.items], found.total)
+
+
+class GetUser:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    def __call__(self, username: str) -> UserView:
+        with self._uow as uow:
+            user = uow.users.get_by_username(username)
+            if user is None:
+                raise UserNotFound(username)
             return UserView.of(user)

@@ -1,0 +1,264 @@
+"""Random sequences of restock, order, cancel and retry, checked against a plain model.
+
+The model is dicts of numbers; the system is the real use cases on the in-memory unit of work.
+After every step the stock must match the model, never go below zero, and account for every unit
+(initial + restocked = on the shelf + in placed orders).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from opply.adapters.memory import FixedClock, InMemoryStore, InMemoryUnitOfWork
+from opply.application.dto import PageRequest, PlaceOrderCommand
+from opply.application.orders import CancelMyOrder, ListMyOrders, PlaceOrder
+from opply.application.ports import ProductFilter
+from opply.application.products import CreateProduct, ListProducts, NewProduct, RestockProduct
+from opply.domain.errors import (
+    IdempotencyKeyReused,
+    OrderNotCancellable,
+    OrderNotFound,
+    OutOfStock,
+    Shortage,
+    UnknownProducts,
+)
+from opply.domain.model import LineRequest, Order, OrderStatus
+
+CUSTOMERS = (1, 2, 3)
+UNKNOWN_IDS = (90, 91)
+PRICES = ("0.10", "0.99", "3.33", "12.50")
+EVERYTHING = PageRequest(page=1, page_size=10_000)
+
+
+@dataclass
+class ModelOrder:
+    customer: int
+    lines: dict[int, int]
+    cancelled: bool = False
+    cancellations: int = 0
+
+
+class StockMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.store = InMemoryStore()
+        self.uow = InMemoryUnitOfWork(self.store)
+        self.clock = FixedClock()
+        self.place = PlaceOrder(self.uow, self.clock, "EUR")
+        self.cancel_order = CancelMyOrder(self.uow)
+        self.restock_product = RestockProduct(self.uow)
+        # The model.
+        self.initial: dict[int, int] = {}
+        self.restocked: dict[int, int] = {}
+        self.stock: dict[int, int] = {}
+        self.prices: dict[int, Decimal] = {}
+        self.orders: dict[int, ModelOrder] = {}
+        self.keys: dict[tuple[int, str], tuple[int, dict[int, int]]] = {}
+        self.next_key = 0
+
+    @initialize(
+        products=st.lists(
+            st.tuples(st.integers(0, 20), st.sampled_from(PRICES)), min_size=2, max_size=4
+        )
+    )
+    def create_products(self, products: list[tuple[int, str]]) -> None:
+        create = CreateProduct(self.uow)
+        for i, (stock, price) in enumerate(products):
+            view = create(NewProduct(f"Product {i}", Decimal(price), stock))
+            self.initial[view.id] = stock
+            self.restocked[view.id] = 0
+            self.stock[view.id] = stock
+            self.prices[view.id] = Decimal(price)
+
+    # --- rules -----------------------------------------------------------------------------------
+
+    @rule(data=st.data(), quantity=st.integers(1, 15))
+    def restock(self, data: st.DataObject, quantity: int) -> None:
+        pid = data.draw(st.sampled_from(sorted(self.stock)), label="product")
+        view = self.restock_product(pid, quantity)
+        self.restocked[pid] += quantity
+        self.stock[pid] += quantity
+        assert view.quantity_in_stock == self.stock[pid]
+
+    @rule(
+        data=st.data(),
+        customer=st.sampled_from(CUSTOMERS),
+        with_key=st.booleans(),
+    )
+    def place_order(self, data: st.DataObject, customer: int, with_key: bool) -> None:
+        ids = data.draw(
+            st.lists(
+                st.sampled_from(sorted(self.stock) + list(UNKNOWN_IDS)),
+                min_size=1,
+                max_size=4,
+                unique=True,
+            ),
+            label="products",
+        )
+        wanted = {pid: data.draw(st.integers(1, 12), label=f"quantity of {pid}") for pid in ids}
+        key = None
+        if with_key:
+            key = f"key-{self.next_key}"
+            self.next_key += 1
+        cmd = PlaceOrderCommand(customer, [LineRequest(p, q) for p, q in wanted.items()], key)
+        before = dict(self.stock)
+
+        unknown = sorted(p for p in wanted if p not in self.stock)
+        short = {
+            Shortage(p, q, self.stock[p])
+            for p, q in wanted.items()
+            if p in self.stock and q > self.stock[p]
+        }
+        if unknown:
+            with pytest.raises(UnknownProducts) as caught:
+                self.place(cmd)
+            assert list(caught.value.product_ids) == unknown
+        elif short:
+            with pytest.raises(OutOfStock) as caught_short:
+                self.place(cmd)
+            assert set(caught_short.value.shortages) == short
+        else:
+            placed = self.place(cmd)
+            assert not placed.replayed
+            assert placed.order.id not in self.orders
+            assert {ln.product_id: ln.quantity for ln in placed.order.lines} == wanted
+            self.orders[placed.order.id] = ModelOrder(customer, wanted)
+            for p, q in wanted.items():
+                self.stock[p] -= q
+            if key is not None:
+                self.keys[(customer, key)] = (placed.order.id, wanted)
+            return
+        assert self.current_stock() == before  # a refused order changes nothing
+
+    @precondition(lambda self: self.keys)
+    @rule(data=st.data())
+    def retry_with_the_same_key(self, data: st.DataObject) -> None:
+        customer, key = data.draw(st.sampled_from(sorted(self.keys)), label="key")
+        order_id, wanted = self.keys[(customer, key)]
+        # A client may send the lines in another order; it is still the same request.
+        shuffled = data.draw(st.permutations(sorted(wanted.items())), label="line order")
+        before = self.current_stock()
+        placed = self.place(
+            PlaceOrderCommand(customer, [LineRequest(p, q) for p, q in shuffled], key)
+        )
+        assert placed.replayed
+        assert placed.order.id == order_id
+        assert self.current_stock() == before  # a replay never changes stock
+
+    @precondition(lambda self: self.keys)
+    @rule(data=st.data(), extra=st.integers(1, 3))
+    def reuse_a_key_with_another_body(self, data: st.DataObject, extra: int) -> None:
+        customer, key = data.draw(st.sampled_from(sorted(self.keys)), label="key")
+        _, wanted = self.keys[(customer, key)]
+        changed = {p: q + extra for p, q in wanted.items()}
+        before = self.current_stock()
+        with pytest.raises(IdempotencyKeyReused):
+            self.place(
+                PlaceOrderCommand(customer, [LineRequest(p, q) for p, q in changed.items()], key)
+            )
+        assert self.current_stock() == before
+
+    @precondition(lambda self: self.orders)
+    @rule(data=st.data(), as_owner=st.booleans())
+    def cancel(self, data: st.DataObject, as_owner: bool) -> None:
+        order_id = data.draw(st.sampled_from(sorted(self.orders)), label="order")
+        order = self.orders[order_id]
+        caller = order.customer if as_owner else next(c for c in CUSTOMERS if c != order.customer)
+        before = self.current_stock()
+        if not as_owner:
+            with pytest.raises(OrderNotFound):
+                self.cancel_order(caller, order_id)
+        elif order.cancelled:
+            with pytest.raises(OrderNotCancellable):
+                self.cancel_order(caller, order_id)
+        else:
+            view = self.cancel_order(caller, order_id)
+            assert view.status == "cancelled"
+            order.cancelled = True
+            order.cancellations += 1
+            for p, q in order.lines.items():
+                self.stock[p] += q
+            return
+        assert self.current_stock() == before
+
+    @rule(customer=st.sampled_from(CUSTOMERS))
+    def a_customer_lists_their_orders(self, customer: int) -> None:
+        page = ListMyOrders(self.uow)(customer, None, EVERYTHING)
+        mine = {i: o for i, o in self.orders.items() if o.customer == customer}
+        assert page.total == len(mine)
+        assert {o.id: o.status for o in page.items} == {
+            i: "cancelled" if o.cancelled else "placed" for i, o in mine.items()
+        }
+
+    @rule()
+    def someone_browses_the_catalogue(self) -> None:
+        page = ListProducts(self.uow)(ProductFilter(), EVERYTHING)
+        assert {p.id: p.quantity_in_stock for p in page.items} == self.stock
+
+    @rule(minutes=st.integers(0, 5))
+    def time_passes(self, minutes: int) -> None:
+        self.clock.advance(minutes=minutes)
+
+    # --- invariants ------------------------------------------------------------------------------
+
+    # The invariants read the committed tables directly: cheap enough to check after every
+    # step, and exactly what the next transaction would see.
+
+    def current_stock(self) -> dict[int, int]:
+        return {pid: p.quantity_in_stock for pid, p in self.store.tables.products.items()}
+
+    def all_orders(self) -> dict[int, Order]:
+        return dict(self.store.tables.orders)
+
+    @invariant()
+    def stock_never_goes_below_zero(self) -> None:
+        assert all(q >= 0 for q in self.current_stock().values())
+
+    @invariant()
+    def stock_matches_the_model(self) -> None:
+        assert self.current_stock() == self.stock
+
+    @invariant()
+    def every_unit_is_on_the_shelf_or_in_a_placed_order(self) -> None:
+        in_orders = dict.fromkeys(self.stock, 0)
+        for order in self.all_orders().values():
+            if order.status is OrderStatus.PLACED:
+                for line in order.lines:
+                    in_orders[line.product_id] += line.quantity
+        shelf = self.current_stock()
+        for pid in self.stock:
+            assert self.initial[pid] + self.restocked[pid] == shelf[pid] + in_orders[pid]
+
+    @invariant()
+    def orders_match_the_model_and_totals_add_up(self) -> None:
+        stored = self.all_orders()
+        assert set(stored) == set(self.orders)
+        for order_id, order in stored.items():
+            model = self.orders[order_id]
+            assert order.customer_id == model.customer
+            expected = OrderStatus.CANCELLED if model.cancelled else OrderStatus.PLACED
+            assert order.status is expected
+            lines = order.lines
+            assert {ln.product_id: ln.quantity for ln in lines} == model.lines
+            assert all(ln.unit_price == self.prices[ln.product_id] for ln in lines)
+            assert order.total == sum((ln.unit_price * ln.quantity for ln in lines), Decimal(0))
+
+    @invariant()
+    def no_order_is_cancelled_twice(self) -> None:
+        assert all(order.cancellations <= 1 for order in self.orders.values())
+
+
+StockMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
+test_stock_stays_consistent_under_random_orders_restocks_and_cancels = StockMachine.TestCase
