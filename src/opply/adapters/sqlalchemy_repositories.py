@@ -6,13 +6,29 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import case, delete, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from opply.adapters.orm import idempotency_keys, order_lines, orders, products, refresh_tokens
-from opply.application.ports import Page, ProductFilter
+from opply.adapters.orm import (
+    idempotency_keys,
+    order_lines,
+    orders,
+    product_stats,
+    products,
+    refresh_tokens,
+    users,
+)
+from opply.adapters.stock_writes import flush_stock_together
+from opply.application.ports import (
+    OrderFilter,
+    Page,
+    ProductFilter,
+    ProductSort,
+    UserAccess,
+    UserFilter,
+)
 from opply.domain.model import (
     IdempotencyRecord,
     Order,
@@ -22,6 +38,16 @@ from opply.domain.model import (
     RefreshToken,
     User,
 )
+
+_PRODUCT_ORDER: dict[ProductSort, tuple[Any, ...]] = {
+    ProductSort.ID: (products.c.id,),
+    ProductSort.NAME: (products.c.name, products.c.id),
+    ProductSort.NAME_DESC: (products.c.name.desc(), products.c.id),
+    ProductSort.PRICE: (products.c.price, products.c.id),
+    ProductSort.PRICE_DESC: (products.c.price.desc(), products.c.id),
+    ProductSort.STOCK: (products.c.quantity_in_stock, products.c.id),
+    ProductSort.STOCK_DESC: (products.c.quantity_in_stock.desc(), products.c.id),
+}
 
 
 class SqlProductRepository:
@@ -48,6 +74,8 @@ class SqlProductRepository:
         return {p.id: p for p in self._session.scalars(stmt) if p.id is not None}
 
     def list(self, flt: ProductFilter, offset: int, limit: int) -> Page[Product]:
+        if not flt.search and not flt.in_stock and flt.sort == ProductSort.ID:
+            return self._whole_catalogue(offset, limit)
         conditions = []
         if flt.search:
             conditions.append(products.c.name.icontains(flt.search, autoescape=True))
@@ -59,9 +87,51 @@ class SqlProductRepository:
         if offset >= total:
             return Page([], total)
         stmt = (
-            select(Product).where(*conditions).order_by(products.c.id).offset(offset).limit(limit)
+            select(Product)
+            .where(*conditions)
+            .order_by(*_PRODUCT_ORDER[flt.sort])
+            .offset(offset)
+            .limit(limit)
         )
         return Page(list(self._session.scalars(stmt)), total)
+
+    def _whole_catalogue(self, offset: int, limit: int) -> Page[Product]:
+        """The unfiltered list by id, in one statement, at about the same cost on every page.
+
+        The size comes from ``product_stats`` (kept by triggers) instead of a COUNT(*) over the
+        table, in the same statement (and snapshot) as the page. A deep page first finds its
+        first id in the primary key index (an index-only scan), then reads just its own rows,
+        instead of reading and dropping every row before it; a page in the second half of the
+        catalogue counts its way in from the end, so no page skips more than half the index.
+        """
+        size = (
+            select(product_stats.c.product_count).where(product_stats.c.id == 1).scalar_subquery()
+        )
+        stmt = select(Product, size.label("total")).order_by(products.c.id).limit(limit)
+        if offset:
+            from_start = (
+                select(products.c.id).order_by(products.c.id).offset(offset).limit(1)
+            ).scalar_subquery()
+            from_end = (
+                select(products.c.id)
+                .order_by(products.c.id.desc())
+                .offset(size - offset - 1)
+                .limit(1)
+            ).scalar_subquery()
+            first_id = case(
+                (literal(offset) >= size, None),  # past the end: no page
+                (literal(2 * offset) > size, from_end),
+                else_=from_start,  # also when product_stats has no row (size is NULL)
+            )
+            stmt = stmt.where(products.c.id >= first_id)
+        rows = self._session.execute(stmt).all()
+        if rows and rows[0].total is not None:
+            return Page([row[0] for row in rows], int(rows[0].total))
+        # Past the end (no row to carry the size), or no product_stats row: count apart.
+        total = self._session.scalar(select(product_stats.c.product_count))
+        if total is None:
+            total = self._session.scalar(select(func.count()).select_from(products)) or 0
+        return Page([row[0] for row in rows], int(total))
 
 
 class SqlOrderRepository:
@@ -71,6 +141,7 @@ class SqlOrderRepository:
         self._session = session
 
     def add(self, order: Order) -> None:
+        flush_stock_together(self._session)  # the lines' products: one UPDATE, not one each
         self._session.add(order)
         self._session.flush()
         self._session.execute(
@@ -122,9 +193,21 @@ class SqlOrderRepository:
     def list_for_customer(
         self, customer_id: int, status: OrderStatus | None, offset: int, limit: int
     ) -> Page[Order]:
-        conditions = [orders.c.customer_id == customer_id]
-        if status is not None:
-            conditions.append(orders.c.status == status)
+        return self.list_all(OrderFilter(customer_id=customer_id, status=status), offset, limit)
+
+    def get(self, order_id: int, *, for_update: bool = False) -> Order | None:
+        stmt = select(Order).where(orders.c.id == order_id)
+        if for_update:
+            stmt = stmt.with_for_update(of=orders).execution_options(populate_existing=True)
+        order = self._session.scalars(stmt).first()
+        return self._with_lines([order])[0] if order is not None else None
+
+    def list_all(self, flt: OrderFilter, offset: int, limit: int) -> Page[Order]:
+        conditions = []
+        if flt.customer_id is not None:
+            conditions.append(orders.c.customer_id == flt.customer_id)
+        if flt.status is not None:
+            conditions.append(orders.c.status == flt.status)
         total = (
             self._session.scalar(select(func.count()).select_from(orders).where(*conditions)) or 0
         )
@@ -151,8 +234,34 @@ class SqlUserRepository:
     def get(self, user_id: int) -> User | None:
         return self._session.get(User, user_id)
 
+    def access(self, user_id: int) -> UserAccess | None:
+        row = self._session.execute(
+            select(users.c.is_active, users.c.is_staff).where(users.c.id == user_id)
+        ).first()
+        return UserAccess(bool(row[0]), bool(row[1])) if row is not None else None
+
     def get_by_username(self, username: str) -> User | None:
         return self._session.scalars(select(User).filter_by(username=username)).first()
+
+    def get_many(self, user_ids: Collection[int]) -> dict[int, User]:
+        if not user_ids:
+            return {}
+        stmt = select(User).where(users.c.id.in_(sorted(user_ids)))
+        return {u.id: u for u in self._session.scalars(stmt) if u.id is not None}
+
+    def list(self, flt: UserFilter, offset: int, limit: int) -> Page[User]:
+        conditions = []
+        if flt.search:
+            conditions.append(users.c.username.icontains(flt.search, autoescape=True))
+        total = (
+            self._session.scalar(select(func.count()).select_from(users).where(*conditions)) or 0
+        )
+        if offset >= total:
+            return Page([], total)
+        stmt = (
+            select(User).where(*conditions).order_by(users.c.username).offset(offset).limit(limit)
+        )
+        return Page(list(self._session.scalars(stmt)), total)
 
 
 class SqlRefreshTokenRepository:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import uuid
 
-from opply.application.dto import Principal, TokenPair
+from opply.application.dto import Principal, TokenPair, UserView
 from opply.application.ports import Clock, PasswordHasher, TokenService
 from opply.application.unit_of_work import UnitOfWork
-from opply.domain.errors import AuthenticationFailed, InvalidToken, PermissionDenied
+from opply.domain.errors import (
+    AuthenticationFailed,
+    InvalidToken,
+    NotAuthenticated,
+    PermissionDenied,
+)
 from opply.domain.model import RefreshToken, User
 
 MAX_PASSWORD_LENGTH = 1024  # argon2 hashes anything, but nobody types more; bounds the work
@@ -28,6 +33,30 @@ def _new_refresh(uow: UnitOfWork, tokens: TokenService, user: User, family_id: s
     return issued.token
 
 
+def verified_password_hash(
+    uow: UnitOfWork, hasher: PasswordHasher, username: str, password: str
+) -> str:
+    """The stored hash of ``username`` if ``password`` matches it, else ``AuthenticationFailed``.
+
+    The one password check of the service (API tokens and the admin site). The slow hash check
+    runs outside any write transaction, so logins never hold a lock (or, on SQLite, the
+    database's single write slot) while argon2 works. Callers re-check ``is_active`` and that
+    the hash is unchanged in their own transaction.
+    """
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise AuthenticationFailed()
+    with uow:
+        found = uow.users.get_by_username(username)
+        stored_hash = found.password_hash if found is not None else None
+    if stored_hash is None:
+        # Same work as a real check, so timing does not reveal which usernames exist.
+        hasher.dummy_verify(password)
+        raise AuthenticationFailed()
+    if not hasher.verify(stored_hash, password):
+        raise AuthenticationFailed()
+    return stored_hash
+
+
 class Authenticate:
     """Exchange a username and password for an access and a refresh token."""
 
@@ -37,19 +66,7 @@ class Authenticate:
         self._tokens = tokens
 
     def __call__(self, username: str, password: str) -> TokenPair:
-        if len(password) > MAX_PASSWORD_LENGTH:
-            raise AuthenticationFailed()
-        # The slow hash check runs outside any write transaction, so logins never hold a lock
-        # (or, on SQLite, the database's single write slot) while argon2 works.
-        with self._uow as uow:
-            found = uow.users.get_by_username(username)
-            stored_hash = found.password_hash if found is not None else None
-        if stored_hash is None:
-            # Same work as a real check, so timing does not reveal which usernames exist.
-            self._hasher.dummy_verify(password)
-            raise AuthenticationFailed()
-        if not self._hasher.verify(stored_hash, password):
-            raise AuthenticationFailed()
+        stored_hash = verified_password_hash(self._uow, self._hasher, username, password)
         new_hash = self._hasher.hash(password) if self._hasher.needs_rehash(stored_hash) else None
         with self._uow.for_write() as uow:
             user = uow.users.get_by_username(username)
@@ -128,13 +145,54 @@ class ResolvePrincipal:
     def __call__(self, access_token: str) -> Principal:
         claims = self._tokens.read_access(access_token)
         with self._uow as uow:
-            user = uow.users.get(claims.user_id)
-            if user is None or not user.is_active:
+            # One small read on every authenticated request: a deactivation or a demotion
+            # takes effect at once, without waiting for the token to expire.
+            access = uow.users.access(claims.user_id)
+            if access is None or not access.is_active:
                 raise InvalidToken("The account is no longer active")
             # Staff rights come from the database, so a demotion takes effect at once.
-            return Principal(claims.user_id, user.is_staff)
+            return Principal(claims.user_id, access.is_staff)
 
 
 def require_staff(principal: Principal) -> None:
     if not principal.is_staff:
         raise PermissionDenied("Only staff may do this")
+
+
+class AuthenticateStaff:
+    """Check a staff member's username and password for the admin site.
+
+    Same password check as the API login (dummy hash for unknown users, deactivated accounts
+    refused with the same answer). A customer with the right password is ``PermissionDenied``.
+    """
+
+    def __init__(self, uow: UnitOfWork, hasher: PasswordHasher) -> None:
+        self._uow = uow
+        self._hasher = hasher
+
+    def __call__(self, username: str, password: str) -> UserView:
+        stored_hash = verified_password_hash(self._uow, self._hasher, username, password)
+        with self._uow as uow:
+            user = uow.users.get_by_username(username)
+            if user is None or not user.is_active or user.password_hash != stored_hash:
+                raise AuthenticationFailed()
+            if not user.is_staff:
+                raise PermissionDenied("Only staff may use the admin site")
+            return UserView.of(user)
+
+
+class GetActiveStaff:
+    """The staff member behind an admin session, re-read on every request.
+
+    A session outlives nothing: deactivation or loss of staff rights ends it at the next click.
+    """
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    def __call__(self, user_id: int) -> UserView:
+        with self._uow as uow:
+            user = uow.users.get(user_id)
+            if user is None or not user.is_active or not user.is_staff:
+                raise NotAuthenticated("The session's account is no longer active staff")
+            return UserView.of(user)

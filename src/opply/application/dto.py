@@ -110,6 +110,15 @@ class UserView:
 
 
 @dataclass(frozen=True)
+class StaffOrderView:
+    """An order as staff see it: whose it is, as well as what it holds."""
+
+    order: OrderView
+    customer_id: int
+    customer_username: str
+
+
+@dataclass(frozen=True)
 class TokenPair:
     access: str
     refresh: str

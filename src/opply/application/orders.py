@@ -6,8 +6,14 @@ import hashlib
 import json
 from datetime import datetime
 
-from opply.application.dto import OrderView, PageRequest, PlacedOrder, PlaceOrderCommand
-from opply.application.ports import Clock, Page
+from opply.application.dto import (
+    OrderView,
+    PageRequest,
+    PlacedOrder,
+    PlaceOrderCommand,
+    StaffOrderView,
+)
+from opply.application.ports import Clock, OrderFilter, Page
 from opply.application.unit_of_work import UnitOfWork
 from opply.domain.errors import (
     IdempotencyKeyReused,
@@ -120,3 +126,69 @@ class CancelMyOrder:
             order.cancel(products)
             uow.commit()
             return OrderView.of(order)
+
+
+def _staff_views(uow: UnitOfWork, found: list[Order]) -> list[StaffOrderView]:
+    customers = uow.users.get_many({o.customer_id for o in found})
+    return [
+        StaffOrderView(
+            OrderView.of(o),
+            o.customer_id,
+            customers[o.customer_id].username if o.customer_id in customers else "?",
+        )
+        for o in found
+    ]
+
+
+class ListAllOrders:
+    """Every customer's orders for staff, newest first, optionally one customer's or one status."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    def __call__(
+        self, customer_username: str | None, status: OrderStatus | None, page: PageRequest
+    ) -> Page[StaffOrderView]:
+        with self._uow as uow:
+            customer_id = None
+            if customer_username:
+                customer = uow.users.get_by_username(customer_username)
+                if customer is None:
+                    return Page([], 0)
+                customer_id = customer.id
+            flt = OrderFilter(customer_id=customer_id, status=status)
+            found = uow.orders.list_all(flt, page.offset, page.page_size)
+            return Page(_staff_views(uow, list(found.items)), found.total)
+
+
+class GetOrderAsStaff:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    def __call__(self, order_id: int) -> StaffOrderView:
+        with self._uow as uow:
+            order = uow.orders.get(order_id)
+            if order is None:
+                raise OrderNotFound(order_id)
+            return _staff_views(uow, [order])[0]
+
+
+class CancelOrderAsStaff:
+    """Staff cancel any customer's placed order (a phone call); the units go back to stock.
+
+    The same rule as ``CancelMyOrder``: ``Order.cancel`` refuses anything but a placed order.
+    """
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    def __call__(self, order_id: int) -> StaffOrderView:
+        with self._uow.for_write() as uow:
+            order = uow.orders.get(order_id, for_update=True)
+            if order is None:
+                raise OrderNotFound(order_id)
+            products = uow.products.get_for_update(set(order.product_ids()))
+            order.cancel(products)
+            view = _staff_views(uow, [order])[0]
+            uow.commit()
+            return view

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Generic, Protocol, TypeVar
 
 from opply.domain.model import (
@@ -30,10 +31,23 @@ class Page(Generic[T]):
     total: int
 
 
+class ProductSort(StrEnum):
+    """Orders of the product list; ties always broken by id. A leading '-' means descending."""
+
+    ID = "id"
+    NAME = "name"
+    NAME_DESC = "-name"
+    PRICE = "price"
+    PRICE_DESC = "-price"
+    STOCK = "stock"
+    STOCK_DESC = "-stock"
+
+
 @dataclass(frozen=True)
 class ProductFilter:
     search: str | None = None
     in_stock: bool = False
+    sort: ProductSort = ProductSort.ID
 
 
 class ProductRepository(Protocol):
@@ -48,8 +62,14 @@ class ProductRepository(Protocol):
         ...
 
     def list(self, flt: ProductFilter, offset: int, limit: int) -> Page[Product]:
-        """Products ordered by id."""
+        """Products in ``flt.sort`` order (by id unless told), ties broken by id."""
         ...
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    customer_id: int | None = None
+    status: OrderStatus | None = None
 
 
 class OrderRepository(Protocol):
@@ -67,13 +87,46 @@ class OrderRepository(Protocol):
         """Newest first, ties broken by id (descending), lines loaded in one extra query."""
         ...
 
+    def get(self, order_id: int, *, for_update: bool = False) -> Order | None:
+        """Any customer's order (staff), with its lines."""
+        ...
+
+    def list_all(self, flt: OrderFilter, offset: int, limit: int) -> Page[Order]:
+        """Every customer's orders (staff), newest first like ``list_for_customer``."""
+        ...
+
+
+@dataclass(frozen=True)
+class UserFilter:
+    search: str | None = None  # username contains, case-insensitive
+
+
+@dataclass(frozen=True)
+class UserAccess:
+    """What every authenticated request checks about its caller, and nothing more."""
+
+    is_active: bool
+    is_staff: bool
+
 
 class UserRepository(Protocol):
     def add(self, user: User) -> None: ...
 
     def get(self, user_id: int) -> User | None: ...
 
+    def access(self, user_id: int) -> UserAccess | None:
+        """The caller check of every authenticated request: two columns, no entity loaded."""
+        ...
+
     def get_by_username(self, username: str) -> User | None: ...
+
+    def get_many(self, user_ids: Collection[int]) -> dict[int, User]:
+        """The users that exist among ``user_ids``, in one query."""
+        ...
+
+    def list(self, flt: UserFilter, offset: int, limit: int) -> Page[User]:
+        """Users ordered by username."""
+        ...
 
 
 class RefreshTokenRepository(Protocol):

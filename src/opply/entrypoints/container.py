@@ -55,6 +55,8 @@ class Container(containers.DeclarativeContainer):
         auth.RevokeRefreshToken, uow=uow, tokens=token_service, clock=clock
     )
     resolve_principal = providers.Factory(auth.ResolvePrincipal, uow=uow, tokens=token_service)
+    authenticate_staff = providers.Factory(auth.AuthenticateStaff, uow=uow, hasher=password_hasher)
+    get_active_staff = providers.Factory(auth.GetActiveStaff, uow=uow)
 
     list_products = providers.Factory(products.ListProducts, uow=uow)
     get_product = providers.Factory(products.GetProduct, uow=uow)
@@ -68,10 +70,15 @@ class Container(containers.DeclarativeContainer):
     list_my_orders = providers.Factory(orders.ListMyOrders, uow=uow)
     get_my_order = providers.Factory(orders.GetMyOrder, uow=uow)
     cancel_my_order = providers.Factory(orders.CancelMyOrder, uow=uow)
+    list_all_orders = providers.Factory(orders.ListAllOrders, uow=uow)
+    get_order_as_staff = providers.Factory(orders.GetOrderAsStaff, uow=uow)
+    cancel_order_as_staff = providers.Factory(orders.CancelOrderAsStaff, uow=uow)
 
     create_user = providers.Factory(users.CreateUser, uow=uow, hasher=password_hasher)
     set_password = providers.Factory(users.SetPassword, uow=uow, hasher=password_hasher)
     set_user_active = providers.Factory(users.SetUserActive, uow=uow)
+    list_users = providers.Factory(users.ListUsers, uow=uow)
+    get_user = providers.Factory(users.GetUser, uow=uow)
 
 
 if TYPE_CHECKING:
