@@ -1,19 +1,67 @@
-"""gunicorn settings, all overridable from the environment (the container's start command)."""
+"""gunicorn settings, all overridable from the environment (the container's start command).
+
+Logging: gunicorn's own lines and the app's go to stdout as JSON (``opply.entrypoints.jsonlog``).
+gunicorn's access log is off by default because the app writes one JSON line per request with
+the request id, route, status, duration and user id; ``GUNICORN_ACCESSLOG=-`` turns it back on.
+"""
 
 import multiprocessing
 import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from opply.entrypoints.jsonlog import gunicorn_logconfig
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2 + 1)
 worker_class = "sync"
+# A worker silent for this long is killed and replaced (a stuck request must not hold it forever).
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# On SIGTERM (docker stop, an ECS deployment) workers finish their requests for up to this long.
+# Keep it below the platform's stop timeout (compose stop_grace_period, ECS stopTimeout).
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
-keepalive = 5
+# Longer than the load balancer's idle timeout would be wrong; ALB's default is 60 s and it
+# opens new connections freely, so a short keep-alive is safe.
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
 max_requests_jitter = 50
-accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
+accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info")
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+logconfig_dict = gunicorn_logconfig(loglevel.upper(), access_log=accesslog is not None)
+# gunicorn >= 25 opens a control socket in $HOME by default: the container user has no home,
+# and two servers on one machine would fight over the same path.
+control_socket_disable = True
 # The app is created in each worker after the fork, so no database connection is shared.
 preload_app = False
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# /tmp may be a slow or read-only disk in containers; heartbeats go to memory.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
+
+# Prometheus multiprocess mode: every worker writes its metrics to files in this directory and
+# /metrics adds them up. It must be set before any worker imports prometheus_client, so here.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="opply-prometheus-")
+
+
+def on_starting(server):
+    """Start from empty metrics: files left by a previous run would be added up too."""
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    for leftover in directory.glob("*.db"):
+        leftover.unlink()
+
+
+def child_exit(server, worker):
+    """A dead worker's live gauges stop counting; its counters and histograms are kept."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics directory we created ourselves."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if Path(directory).name.startswith("opply-prometheus-"):
+        shutil.rmtree(directory, ignore_errors=True)
