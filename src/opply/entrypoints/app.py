@@ -6,10 +6,13 @@ import logging
 
 from flask import Flask
 
+from opply.entrypoints.admin import init_admin
 from opply.entrypoints.api import init_api
 from opply.entrypoints.api.problems import register_error_handlers
 from opply.entrypoints.config import Settings
 from opply.entrypoints.container import Container, build_container
+from opply.entrypoints.limits import init_limits
+from opply.entrypoints.observability import init_observability
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -28,14 +31,21 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         OPPLY_SETTINGS=settings,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    if settings.is_production:
+        app.debug = False  # Flask honours FLASK_DEBUG from the environment; production never does
     # Paths keep their trailing slash, and the same path without it is answered too (no
     # redirect: a redirected POST loses its body in some clients).
     app.url_map.strict_slashes = False
     app.extensions["container"] = container
+    # First, so its before_request hook (request id, timer) runs before everyone else's.
+    init_observability(app, settings)
 
     container.wire(packages=["opply.entrypoints.api"])
     register_error_handlers(app)
     init_api(app)
+    init_limits(app, settings)  # after init_api: it wraps the token views
+    # A plain Flask blueprint, not flask-smorest's: the admin stays out of the OpenAPI document.
+    init_admin(app)
 
-    logging.getLogger("opply").setLevel(logging.INFO)
+    logging.getLogger("opply").setLevel(settings.log_level)
     return app

@@ -46,6 +46,38 @@ def _int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def _non_negative(name: str, default: int) -> int:
+    value = _int(name, default)
+    if value < 0:
+        raise ConfigError(f"{name} must be zero or more, got {value}")
+    return value
+
+
+def _flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _text(name: str, default: str) -> str:
+    return os.environ.get(name, "").strip() or default
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level() -> str:
+    level = os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    return level
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -58,6 +90,16 @@ class Settings:
     db_pool_size: int = 5
     db_max_overflow: int = 5
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
+    log_level: str = "INFO"
+    # How many proxies (load balancers) in front of us append X-Forwarded-* headers; 0 trusts none.
+    trusted_proxy_hops: int = 0
+    # Abuse limits (entrypoints/limits.py). Storage "memory://" is per process; point
+    # RATELIMIT_STORAGE_URI at Redis so every worker and instance shares the counts.
+    ratelimit_enabled: bool = True
+    ratelimit_storage_uri: str = "memory://"
+    login_rate_limit: str = "10/minute"  # POST /api/token/ per username
+    login_address_rate_limit: str = "30/minute"  # POST /api/token/ per client address
+    refresh_rate_limit: str = "30/minute"  # POST /api/token/refresh/ per client address
 
     @property
     def is_production(self) -> bool:
@@ -103,4 +145,12 @@ class Settings:
             db_pool_size=_int("DB_POOL_SIZE", 5),
             db_max_overflow=_int("DB_MAX_OVERFLOW", 5),
             cors_origins=origins,
+            log_level=_log_level(),
+            trusted_proxy_hops=_non_negative("TRUSTED_PROXY_HOPS", 0),
+            ratelimit_enabled=_flag("RATELIMIT_ENABLED", True),
+            ratelimit_storage_uri=os.environ.get("RATELIMIT_STORAGE_URI", "").strip()
+            or "memory://",
+            login_rate_limit=_text("LOGIN_RATE_LIMIT", "10/minute"),
+            login_address_rate_limit=_text("LOGIN_ADDRESS_RATE_LIMIT", "30/minute"),
+            refresh_rate_limit=_text("REFRESH_RATE_LIMIT", "30/minute"),
         )

@@ -9,6 +9,7 @@ from flask import Flask
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 
+from opply.entrypoints.api.openapi import ProblemResponsesPlugin
 from opply.entrypoints.api.problems import PROBLEM_MIMETYPE, ProblemSchema, http_problem
 from opply.entrypoints.api.schemas import Money
 
@@ -17,6 +18,8 @@ class OpplyApi(Api):
     """flask-smorest's Api, speaking RFC 9457 problem details instead of its own error shape."""
 
     ERROR_SCHEMA = ProblemSchema
+    # No catch-all "default": every operation names its errors (see api/openapi.py).
+    DEFAULT_ERROR_RESPONSE_NAME = None
 
     def handle_http_exception(self, error: Any) -> Any:
         return http_problem(error)
@@ -65,7 +68,7 @@ def init_api(app: Flask) -> OpplyApi:
             },
         },
     )
-    api = OpplyApi()
+    api = OpplyApi(spec_kwargs={"extra_plugins": [ProblemResponsesPlugin()]})
     api.init_app(app)
     api.register_field(Money, "string", None)
     for blueprint in (health.blp, auth.blp, products.blp, orders.blp):

@@ -24,6 +24,8 @@ MAX_ID = 2**31 - 1
 MAX_PAGE = 10_000_000
 MONEY_RE = re.compile(r"^\d{1,10}(\.\d{1,2})?$")
 IDEMPOTENCY_KEY_RE = re.compile(r"^[\x20-\x7e]{1,255}$")
+# The bound of an amount a client sends, written into the OpenAPI document too.
+MONEY_IN_DOC = {"pattern": MONEY_RE.pattern, "maxLength": 13}
 
 
 class Money(ma.fields.Field):  # type: ignore[type-arg]
@@ -76,7 +78,7 @@ class ProductCreateSchema(StrictSchema):
     name = ma.fields.String(
         required=True, metadata={"example": "Oat flour 25kg"}, validate=_name_length
     )
-    price = Money(required=True, metadata={"example": "12.50"})
+    price = Money(required=True, metadata={"example": "12.50", **MONEY_IN_DOC})
     quantity_in_stock = ma.fields.Integer(
         strict=True, load_default=0, metadata={"example": 40}, validate=_stock_range
     )
@@ -84,7 +86,7 @@ class ProductCreateSchema(StrictSchema):
 
 class ProductPatchSchema(StrictSchema):
     name = ma.fields.String(metadata={"example": "Oat flour 25kg"}, validate=_name_length)
-    price = Money(metadata={"example": "13.00"})
+    price = Money(metadata={"example": "13.00", **MONEY_IN_DOC})
     quantity_in_stock = ma.fields.Integer(
         strict=True, metadata={"example": 35}, validate=_stock_range
     )
