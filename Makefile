@@ -7,7 +7,7 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed
 
 .PHONY: help install run migrate demo lint format test test-unit test-integration fuzz bench \
-        build up down logs clean
+        build up down logs clean demo-local lock
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -23,7 +23,7 @@ install: $(STAMP) ## create .venv and install the package with its dev tools
 migrate: install ## apply the database migrations (DATABASE_URL, default SQLite in instance/)
 	$(BIN)/opply db upgrade
 
-demo: install ## load the demo catalogue and demo users
+demo-local: install ## load the demo catalogue and demo users into DATABASE_URL (default SQLite)
 	$(BIN)/opply demo load
 
 run: install ## migrate, load demo data and serve on :$(PORT) (SQLite unless DATABASE_URL is set)
@@ -42,14 +42,42 @@ format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix src tests
 	$(BIN)/ruff format src tests
 
-test: lint ## lint, then every test (PostgreSQL ones need TEST_DATABASE_URL)
-	$(BIN)/python -m pytest
+test: lint ## lint, then every test (PostgreSQL ones need TEST_DATABASE_URL); `make fuzz` apart
+	$(BIN)/python -m pytest -m "not fuzz"
 
 test-unit: install
 	$(BIN)/python -m pytest tests/unit
 
 test-integration: install
 	$(BIN)/python -m pytest tests/integration
+
+fuzz: install ## schemathesis against /openapi.json: >= 1,000 generated requests, found failures replayed first
+	FUZZ_MIN_CASES=1000 $(BIN)/python -m pytest -m fuzz tests/fuzz -q
+
+# --- the container stack (docker-compose.yml, configured by .env: cp example.env .env) ---------
+COMPOSE ?= docker compose
+
+build: ## build the app image (needs .env: cp example.env .env)
+	$(COMPOSE) build
+
+up: ## start PostgreSQL and the app on :8000 in the background, migrated and healthy
+	$(COMPOSE) up --detach --wait
+	@echo "Serving on http://127.0.0.1:$${PORT:-8000}  (API docs: /docs/, metrics: /metrics)"
+
+down: ## stop the stack (the database volume is kept; `docker compose down -v` drops it)
+	$(COMPOSE) down
+
+logs: ## follow the app's JSON logs
+	$(COMPOSE) logs --follow app
+
+demo: ## load the demo catalogue and demo users into the compose database
+	$(COMPOSE) run --rm app opply demo load
+
+lock: install ## pin the runtime dependencies the image installs (requirements.lock)
+	$(BIN)/python docker/lock_requirements.py requirements.lock
+
+bench: install ## load-test the service beside its pgbench ceiling on a throwaway PostgreSQL (~4 min)
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .hypothesis

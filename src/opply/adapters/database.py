@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from opply.adapters.orm import start_mappers
 
 WRITE_OPTION = "opply_write"
+# A pooled connection idle for longer than this is pinged before use. One busy within this
+# window is not: a "SELECT 1" round trip before every transaction cost a fifth of an order's
+# time under load (docs/performance.md). If the server restarts while connections are busy, the
+# first statement on a dead connection fails, SQLAlchemy invalidates the whole pool, and the
+# next checkouts reconnect.
+PING_AFTER_IDLE_SECONDS = 5.0
 
 
 def make_engine(
@@ -22,16 +29,42 @@ def make_engine(
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "postgresql":
         connect_args = {"connect_timeout": 5, "application_name": "opply"}
-    return create_engine(
+    engine = create_engine(
         url,
         echo=echo,
-        pool_pre_ping=True,  # a restarted database heals without restarting the app
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=10,
         pool_recycle=1800,
         connect_args=connect_args,
     )
+    _ping_idle_connections(engine)  # a restarted database heals without restarting the app
+    return engine
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """pool_pre_ping, but only for connections that sat idle in the pool for a while."""
+
+    @event.listens_for(engine.pool, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info["opply_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("opply_idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return  # new, or in use a moment ago
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+            dbapi_connection.rollback()
+        except Exception as error:
+            # The pool drops this connection and checks out (or opens) another one.
+            raise exc.DisconnectionError() from error
 
 
 def _sqlite_engine(url: str, *, echo: bool) -> Engine:

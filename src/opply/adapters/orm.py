@@ -167,6 +167,16 @@ refresh_tokens = Table(
     Column("revoked_at", UTCDateTime(), nullable=True),
 )
 
+# One row (id 1): the number of products, kept exact by triggers (migration 0002), so a page of
+# the catalogue needs no COUNT(*) over the whole table.
+product_stats = Table(
+    "product_stats",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("product_count", BigInteger, nullable=False),
+    CheckConstraint("id = 1", name="one_row"),
+)
+
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,

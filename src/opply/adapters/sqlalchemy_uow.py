@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from opply.adapters.database import WRITE_OPTION
@@ -10,6 +13,7 @@ from opply.adapters.sqlalchemy_repositories import (
     SqlRefreshTokenRepository,
     SqlUserRepository,
 )
+from opply.adapters.stock_writes import flush_stock_together
 from opply.application.unit_of_work import UnitOfWork
 
 
@@ -21,23 +25,47 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         super().__init__()
         self._session_factory = session_factory
+        self._autocommit: Any = None  # the DBAPI connection switched to autocommit, if any
 
     def _begin(self, *, write: bool) -> None:
         self.session = self._session_factory()
         if write:
             # Seen by the SQLite "begin" hook, which then takes the write lock up front.
             self.session.connection(execution_options={WRITE_OPTION: True})
+        elif self._reads_in_autocommit():
+            # A read needs no transaction on PostgreSQL: at READ COMMITTED every statement
+            # takes its own snapshot anyway, and reads take no locks. Autocommit saves the
+            # BEGIN and ROLLBACK round trips (two of the four a token check cost). Switched on
+            # the DBAPI connection itself, which is free in psycopg2; SQLAlchemy's
+            # isolation_level option would send a SET when the connection goes back to the pool.
+            dbapi_connection = self.session.connection().connection.dbapi_connection
+            dbapi_connection.autocommit = True  # type: ignore[union-attr]
+            self._autocommit = dbapi_connection
         self.products = SqlProductRepository(self.session)
         self.orders = SqlOrderRepository(self.session)
         self.users = SqlUserRepository(self.session)
         self.refresh_tokens = SqlRefreshTokenRepository(self.session)
         self.idempotency = SqlIdempotencyRepository(self.session)
 
+    def _reads_in_autocommit(self) -> bool:
+        bind = self.session.get_bind()
+        # Only on an engine: a session bound to a connection (the tests' outer transaction)
+        # cannot change its isolation level.
+        return isinstance(bind, Engine) and bind.dialect.name == "postgresql"
+
     def commit(self) -> None:
+        flush_stock_together(self.session)  # e.g. a cancelled order's products, in one UPDATE
         self.session.commit()
 
     def rollback(self) -> None:
         self.session.rollback()
 
     def _end(self) -> None:
-        self.session.close()
+        try:
+            if self._autocommit is not None:
+                self._autocommit.autocommit = False
+        except Exception:  # noqa: S110 - a broken connection is discarded by the pool anyway
+            pass
+        finally:
+            self._autocommit = None
+            self.session.close()

@@ -6,14 +6,15 @@ from typing import Any
 
 from dependency_injector.wiring import Provide, inject
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from opply.application.dto import PageRequest, PlaceOrderCommand
 from opply.application.orders import CancelMyOrder, GetMyOrder, ListMyOrders, PlaceOrder
 from opply.domain.model import LineRequest, OrderStatus
+from opply.entrypoints.api.conditional import ConditionalBlueprint
 from opply.entrypoints.api.pagination import page_envelope
 from opply.entrypoints.api.problems import PROBLEM_MIMETYPE, ProblemSchema
 from opply.entrypoints.api.schemas import (
+    MAX_ID,
     IdempotencyHeaderSchema,
     OrderCreateSchema,
     OrderPageSchema,
@@ -23,7 +24,9 @@ from opply.entrypoints.api.schemas import (
 from opply.entrypoints.api.security import BEARER_SECURITY, authenticated, current_principal
 from opply.entrypoints.container import Container
 
-blp = Blueprint("orders", __name__, url_prefix="/api/v1/orders", description="Your orders")
+blp = ConditionalBlueprint(
+    "orders", __name__, url_prefix="/api/v1/orders", description="Your orders"
+)
 
 ORDER_EXAMPLE = {
     "id": 31,
@@ -58,10 +61,10 @@ def _customer_errors(func: Any) -> Any:
 
 @blp.route("/")
 class Orders(MethodView):
+    @authenticated  # before parsing: no body details for the unauthorised
     @blp.arguments(OrderQuerySchema, location="query", as_kwargs=True)
     @blp.response(200, OrderPageSchema)
     @_customer_errors
-    @authenticated
     @inject
     def get(
         self,
@@ -79,6 +82,7 @@ class Orders(MethodView):
         )
         return page_envelope(found, req, {"status": status})
 
+    @authenticated  # before parsing: no body details for the unauthorised
     @blp.arguments(IdempotencyHeaderSchema, location="headers", as_kwargs=True)
     @blp.arguments(
         OrderCreateSchema,
@@ -87,7 +91,8 @@ class Orders(MethodView):
     @blp.response(201, OrderSchema, example=ORDER_EXAMPLE)
     @blp.alt_response(
         422,
-        response="UNPROCESSABLE_CONTENT",
+        schema=ProblemSchema,
+        content_type=PROBLEM_MIMETYPE,
         description="Invalid body, unknown product (`unknown_product`), repeated product, or "
         "Idempotency-Key reused with another body (`idempotency_key_reused`)",
     )
@@ -100,7 +105,6 @@ class Orders(MethodView):
         "same Idempotency-Key is still being processed (`request_in_progress`)",
     )
     @_customer_errors
-    @authenticated
     @inject
     def post(
         self,
@@ -126,8 +130,9 @@ class Orders(MethodView):
         return placed.order, 201, headers
 
 
-@blp.route("/<int:order_id>/")
+@blp.route(f"/<int(min=1, max={MAX_ID}):order_id>/")
 class OrderDetail(MethodView):
+    @blp.etag
     @blp.response(200, OrderSchema, example=ORDER_EXAMPLE)
     @blp.alt_response(404, response="NOT_FOUND", description="No such order of yours")
     @_customer_errors
@@ -140,7 +145,7 @@ class OrderDetail(MethodView):
         return get_order(current_principal().user_id, order_id)
 
 
-@blp.route("/<int:order_id>/cancel/")
+@blp.route(f"/<int(min=1, max={MAX_ID}):order_id>/cancel/")
 class CancelOrder(MethodView):
     @blp.response(200, OrderSchema, example={**ORDER_EXAMPLE, "status": "cancelled"})
     @blp.alt_response(404, response="NOT_FOUND", description="No such order of yours")

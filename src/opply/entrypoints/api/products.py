@@ -6,7 +6,6 @@ from typing import Any
 
 from dependency_injector.wiring import Provide, inject
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from opply.application.dto import PageRequest
 from opply.application.ports import ProductFilter
@@ -19,8 +18,10 @@ from opply.application.products import (
     RestockProduct,
     UpdateProduct,
 )
+from opply.entrypoints.api.conditional import ConditionalBlueprint
 from opply.entrypoints.api.pagination import page_envelope
 from opply.entrypoints.api.schemas import (
+    MAX_ID,
     ProductCreateSchema,
     ProductPageSchema,
     ProductPatchSchema,
@@ -31,7 +32,9 @@ from opply.entrypoints.api.schemas import (
 from opply.entrypoints.api.security import BEARER_SECURITY, staff_only
 from opply.entrypoints.container import Container
 
-blp = Blueprint("products", __name__, url_prefix="/api/v1/products", description="The catalogue")
+blp = ConditionalBlueprint(
+    "products", __name__, url_prefix="/api/v1/products", description="The catalogue"
+)
 
 PRODUCT_EXAMPLE = {"id": 7, "name": "Oat flour 25kg", "price": "12.50", "quantity_in_stock": 40}
 
@@ -44,6 +47,7 @@ def _staff_errors(func: Any) -> Any:
 
 @blp.route("/")
 class Products(MethodView):
+    @blp.etag
     @blp.arguments(ProductQuerySchema, location="query", as_kwargs=True)
     @blp.response(200, ProductPageSchema)
     @inject
@@ -62,13 +66,13 @@ class Products(MethodView):
         found = list_products(ProductFilter(search=search, in_stock=in_stock), req)
         return page_envelope(found, req, {"search": search, "in_stock": in_stock})
 
+    @staff_only  # before parsing: no body details for the unauthorised
     @blp.arguments(
         ProductCreateSchema,
         example={"name": "Oat flour 25kg", "price": "12.50", "quantity_in_stock": 40},
     )
     @blp.response(201, ProductSchema, example=PRODUCT_EXAMPLE)
     @_staff_errors
-    @staff_only
     @inject
     def post(
         self, body: dict[str, Any], create: CreateProduct = Provide[Container.create_product]
@@ -78,8 +82,9 @@ class Products(MethodView):
         return product, 201, {"Location": f"/api/v1/products/{product.id}/"}
 
 
-@blp.route("/<int:product_id>/")
+@blp.route(f"/<int(min=1, max={MAX_ID}):product_id>/")
 class ProductDetail(MethodView):
+    @blp.etag
     @blp.response(200, ProductSchema, example=PRODUCT_EXAMPLE)
     @blp.alt_response(404, response="NOT_FOUND", description="No such product")
     @inject
@@ -87,11 +92,11 @@ class ProductDetail(MethodView):
         """Get one product"""
         return get_product(product_id)
 
+    @staff_only  # before parsing: no body details for the unauthorised
     @blp.arguments(ProductPatchSchema, example={"price": "13.00"})
     @blp.response(200, ProductSchema, example=PRODUCT_EXAMPLE)
     @blp.alt_response(404, response="NOT_FOUND", description="No such product")
     @_staff_errors
-    @staff_only
     @inject
     def patch(
         self,
@@ -105,13 +110,13 @@ class ProductDetail(MethodView):
         return update(product_id, ProductChanges(**body))
 
 
-@blp.route("/<int:product_id>/restock/")
+@blp.route(f"/<int(min=1, max={MAX_ID}):product_id>/restock/")
 class Restock(MethodView):
+    @staff_only  # before parsing: no body details for the unauthorised
     @blp.arguments(RestockSchema, example={"quantity": 10})
     @blp.response(200, ProductSchema, example=PRODUCT_EXAMPLE)
     @blp.alt_response(404, response="NOT_FOUND", description="No such product")
     @_staff_errors
-    @staff_only
     @inject
     def post(
         self,
