@@ -4,6 +4,7 @@ behind; the database's own constraints back the domain; the migrations go down a
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -13,7 +14,8 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import create_engine, func, inspect, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from opply.adapters.database import make_engine, make_session_factory
@@ -240,3 +242,38 @@ def test_the_migrated_schema_matches_the_tables_the_code_maps(database: Database
     with database.engine.connect() as conn:
         drift = compare_metadata(MigrationContext.configure(conn), metadata)
     assert drift == [], "a migration is missing for these changes to orm.py"
+
+
+def test_two_migration_runs_at_once_both_succeed_and_leave_one_schema(
+    postgres_database: Database,
+) -> None:
+    """Two replicas starting together: the advisory lock makes the second a no-op."""
+    name = f"opply_mig_{uuid.uuid4().hex[:10]}"
+    base = make_url(postgres_database.url)
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(base.set(database=name).render_as_string(hide_password=False))
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def migrate() -> None:
+        try:
+            barrier.wait()
+            runner.upgrade(engine)
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=migrate) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == []
+        assert runner.current(engine) == runner.head_revision()
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import secrets
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+
+log = logging.getLogger("opply.config")
 
 MIN_SECRET_KEY_BYTES = 32
 ENVIRONMENTS = ("development", "test", "production")
@@ -17,10 +22,37 @@ class ConfigError(RuntimeError):
     """The service cannot start with this configuration."""
 
 
-def _default_database_url() -> str:
+def _instance_dir() -> Path:
     instance = Path(os.environ.get("OPPLY_INSTANCE_DIR", Path.cwd() / "instance"))
     instance.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{instance / 'opply.sqlite3'}"
+    return instance
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{_instance_dir() / 'opply.sqlite3'}"
+
+
+def _development_secret() -> str:
+    """One random key per instance folder, shared by every worker process and kept across
+    restarts (a key per process would make a token from one worker invalid on the next)."""
+    path = _instance_dir() / "dev-secret-key"
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".dev-secret-")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+            os.chmod(tmp, 0o600)
+            # link() creates the name only if nobody else did: the first process wins.
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+                log.warning(
+                    "SECRET_KEY is not set: generated a development key in %s "
+                    "(set SECRET_KEY in production)",
+                    path,
+                )
+        finally:
+            os.unlink(tmp)
+    return path.read_text().strip()
 
 
 def _seconds(name: str, default: int) -> timedelta:
@@ -123,12 +155,17 @@ class Settings:
                 )
             if secret:
                 warnings.warn(
-                    "SECRET_KEY is shorter than 32 bytes; a random key is used instead "
-                    "(tokens will not survive a restart)",
+                    "SECRET_KEY is shorter than 32 bytes; the development key in the "
+                    "instance folder is used instead",
                     RuntimeWarning,
                     stacklevel=2,
                 )
-            secret = secrets.token_urlsafe(48)
+            secret = _development_secret()
+        if env == "production" and not os.environ.get("DATABASE_URL"):
+            raise ConfigError(
+                "DATABASE_URL must be set in production "
+                "(e.g. postgresql+psycopg2://user:password@host:5432/opply)"
+            )
         currency = os.environ.get("CURRENCY", "EUR").strip().upper()
         if len(currency) != 3 or not currency.isalpha():
             raise ConfigError(f"CURRENCY must be a three-letter ISO 4217 code, got {currency!r}")

@@ -19,9 +19,17 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
+# Any constant: the key of the advisory lock that serialises concurrent migration runs.
+MIGRATION_LOCK_KEY = 0x0991_7001
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     cfg = alembic_config()
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Two replicas starting at once both run `opply db upgrade`: the second waits here,
+            # then finds the schema already at head and does nothing.
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
 
@@ -38,3 +46,9 @@ def current(engine: Engine) -> str | None:
 
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
