@@ -834,3 +834,13 @@ def test_a_deactivated_user_can_be_reactivated(
 def test_activating_an_unknown_user_is_not_found(set_active: SetUserActive) -> None:
     with pytest.raises(UserNotFound):
         set_active("nobody", active=False)
+
+
+def test_staff_cannot_deactivate_their_own_account(
+    set_active: SetUserActive, add_user: Callable[..., int]
+) -> None:
+    add_user("boss", is_staff=True)
+    with pytest.raises(PermissionDenied):
+        set_active("boss", active=False, acting_username="boss")
+    add_user("other")
+    assert set_active("other", active=False, acting_username="boss").is_active is False

@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from opply.application.dto import PageRequest, UserView
 from opply.application.ports import Page, PasswordHasher, UserFilter
 from opply.application.unit_of_work import UnitOfWork
-from opply.domain.errors import InvalidUsername, UsernameTaken, UserNotFound, WeakPassword
+from opply.domain.errors import (
+    InvalidUsername,
+    PermissionDenied,
+    UsernameTaken,
+    UserNotFound,
+    WeakPassword,
+)
 from opply.domain.model import User
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@+-]{1,150}$")
@@ -125,7 +131,12 @@ class SetUserActive:
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
 
-    def __call__(self, username: str, active: bool) -> UserView:
+    def __call__(
+        self, username: str, active: bool, *, acting_username: str | None = None
+    ) -> UserView:
+        if not active and acting_username == username:
+            # Staff locking themselves out leaves nobody who can undo it from the admin.
+            raise PermissionDenied("You cannot deactivate your own account while logged in with it")
         with self._uow.for_write() as uow:
             user = uow.users.get_by_username(username)
             if user is None:

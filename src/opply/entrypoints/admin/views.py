@@ -467,11 +467,8 @@ def user_active(
 ) -> Any:
     active = request.form.get("active") == "1"
     back = url_for("admin.user_detail", username=username)
-    if not active and g.staff.username == username:
-        flash("You cannot deactivate your own account while logged in with it.", "error")
-        return redirect(back, 303)
     return _act(
-        lambda: set_active(username, active),
+        lambda: set_active(username, active, acting_username=g.staff.username),
         f"{username!r} {'reactivated' if active else 'deactivated'}.",
         back,
     )
