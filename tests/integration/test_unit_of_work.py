@@ -10,11 +10,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, func, inspect, select, text
+from sqlalchemy import create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
@@ -277,3 +278,33 @@ def test_two_migration_runs_at_once_both_succeed_and_leave_one_schema(
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_a_read_gives_its_connection_back_to_the_pool_out_of_autocommit(
+    postgres_database: Database,
+) -> None:
+    """Reads run in autocommit on PostgreSQL; a connection must never return to the pool so,
+    or the next order's SELECT ... FOR UPDATE would hold its locks for one statement only."""
+    engine = make_engine(postgres_database.url, pool_size=1, max_overflow=0)
+    states_at_checkin: list[bool] = []
+
+    def _checked_in(dbapi_connection: Any, _record: Any) -> None:
+        states_at_checkin.append(bool(dbapi_connection.autocommit))
+
+    # insert=True: before the engine's own safety net, to see what the unit of work left.
+    event.listen(engine.pool, "checkin", _checked_in, insert=True)
+    try:
+        uow = SqlAlchemyUnitOfWork(make_session_factory(engine))
+        with uow:
+            uow.users.get_by_username("nobody")
+
+        def failing_read() -> None:
+            with uow:
+                uow.users.get_by_username("nobody")
+                raise ZeroDivisionError
+
+        with pytest.raises(ZeroDivisionError):
+            failing_read()
+        assert states_at_checkin == [False, False]
+    finally:
+        engine.dispose()

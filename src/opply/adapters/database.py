@@ -39,7 +39,22 @@ def make_engine(
         connect_args=connect_args,
     )
     _ping_idle_connections(engine)  # a restarted database heals without restarting the app
+    if parsed.get_backend_name() == "postgresql":
+        _never_pool_autocommit(engine)
     return engine
+
+
+def _never_pool_autocommit(engine: Engine) -> None:
+    """Safety net: no connection goes back to the pool in autocommit mode.
+
+    Read units of work switch psycopg2 to autocommit and switch it back themselves; should one
+    ever fail to, the next writer's SELECT ... FOR UPDATE would hold its locks for one statement
+    only."""
+
+    @event.listens_for(engine.pool, "checkin")
+    def _checked_in(dbapi_connection: Any, _record: Any) -> None:
+        if dbapi_connection is not None and getattr(dbapi_connection, "autocommit", False):
+            dbapi_connection.autocommit = False
 
 
 def _ping_idle_connections(engine: Engine) -> None:

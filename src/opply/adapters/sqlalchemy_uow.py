@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from sqlalchemy import Engine
@@ -58,14 +59,22 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.session.commit()
 
     def rollback(self) -> None:
+        # Leave autocommit BEFORE the session lets go of the connection: once back in the pool
+        # another thread may check it out for a write, whose row locks autocommit would release
+        # after each statement (two orders could then both take the last unit).
+        self._leave_autocommit()
         self.session.rollback()
 
     def _end(self) -> None:
         try:
-            if self._autocommit is not None:
-                self._autocommit.autocommit = False
-        except Exception:  # noqa: S110 - a broken connection is discarded by the pool anyway
-            pass
+            self._leave_autocommit()
         finally:
-            self._autocommit = None
             self.session.close()
+
+    def _leave_autocommit(self) -> None:
+        connection, self._autocommit = self._autocommit, None
+        if connection is None:
+            return
+        # A broken connection may refuse; the pool discards it anyway.
+        with contextlib.suppress(Exception):
+            connection.autocommit = False
