@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from opply.application.dto import OrderView, ProductView
 from opply.application.ports import (
     OrderFilter,
     Page,
@@ -139,6 +140,38 @@ class InMemoryOrderRepository:
         return Page(found[offset : offset + limit], len(found))
 
 
+class InMemoryProductReadModel:
+    """The repository's reads, as views."""
+
+    def __init__(self, tables: _Tables) -> None:
+        self._products = InMemoryProductRepository(tables)
+
+    def get(self, product_id: int) -> ProductView | None:
+        product = self._products.get(product_id)
+        return ProductView.of(product) if product is not None else None
+
+    def list(self, flt: ProductFilter, offset: int, limit: int) -> Page[ProductView]:
+        found = self._products.list(flt, offset, limit)
+        return Page([ProductView.of(p) for p in found.items], found.total)
+
+
+class InMemoryOrderReadModel:
+    """The repository's reads, as views."""
+
+    def __init__(self, tables: _Tables) -> None:
+        self._orders = InMemoryOrderRepository(tables)
+
+    def get_for_customer(self, order_id: int, customer_id: int) -> OrderView | None:
+        order = self._orders.get_for_customer(order_id, customer_id)
+        return OrderView.of(order) if order is not None else None
+
+    def list_for_customer(
+        self, customer_id: int, status: OrderStatus | None, offset: int, limit: int
+    ) -> Page[OrderView]:
+        found = self._orders.list_for_customer(customer_id, status, offset, limit)
+        return Page([OrderView.of(o) for o in found.items], found.total)
+
+
 class InMemoryUserRepository:
     def __init__(self, tables: _Tables) -> None:
         self._t = tables
@@ -248,6 +281,8 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.users = InMemoryUserRepository(self._working)
         self.refresh_tokens = InMemoryRefreshTokenRepository(self._working)
         self.idempotency = InMemoryIdempotencyRepository(self._working)
+        self.product_views = InMemoryProductReadModel(self._working)
+        self.order_views = InMemoryOrderReadModel(self._working)
 
 
 class FakePasswordHasher:

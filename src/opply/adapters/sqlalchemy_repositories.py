@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, insert, literal, select, update
+from sqlalchemy import Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -15,17 +16,16 @@ from opply.adapters.orm import (
     idempotency_keys,
     order_lines,
     orders,
-    product_stats,
     products,
     refresh_tokens,
     users,
 )
+from opply.adapters.sql_read_models import product_page
 from opply.adapters.stock_writes import flush_stock_together
 from opply.application.ports import (
     OrderFilter,
     Page,
     ProductFilter,
-    ProductSort,
     UserAccess,
     UserFilter,
 )
@@ -39,15 +39,18 @@ from opply.domain.model import (
     User,
 )
 
-_PRODUCT_ORDER: dict[ProductSort, tuple[Any, ...]] = {
-    ProductSort.ID: (products.c.id,),
-    ProductSort.NAME: (products.c.name, products.c.id),
-    ProductSort.NAME_DESC: (products.c.name.desc(), products.c.id),
-    ProductSort.PRICE: (products.c.price, products.c.id),
-    ProductSort.PRICE_DESC: (products.c.price.desc(), products.c.id),
-    ProductSort.STOCK: (products.c.quantity_in_stock, products.c.id),
-    ProductSort.STOCK_DESC: (products.c.quantity_in_stock.desc(), products.c.id),
-}
+
+@functools.cache
+def _for_update() -> Select[Product]:
+    """Every order runs it, so it is built once (building it cost more than running it), on
+    first use: ``Product`` is mapped by ``start_mappers``, after this module is imported."""
+    return (
+        select(Product)
+        .where(products.c.id.in_(bindparam("ids", expanding=True)))
+        .order_by(products.c.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
 
 
 class SqlProductRepository:
@@ -64,86 +67,40 @@ class SqlProductRepository:
     def get_for_update(self, product_ids: Collection[int]) -> dict[int, Product]:
         if not product_ids:
             return {}
-        stmt = (
-            select(Product)
-            .where(products.c.id.in_(sorted(product_ids)))
-            .order_by(products.c.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-        return {p.id: p for p in self._session.scalars(stmt) if p.id is not None}
+        found = self._session.scalars(_for_update(), {"ids": sorted(product_ids)})
+        return {p.id: p for p in found if p.id is not None}
 
     def list(self, flt: ProductFilter, offset: int, limit: int) -> Page[Product]:
-        if not flt.search and not flt.in_stock and flt.sort == ProductSort.ID:
-            return self._whole_catalogue(offset, limit)
-        conditions = []
-        if flt.search:
-            conditions.append(products.c.name.icontains(flt.search, autoescape=True))
-        if flt.in_stock:
-            conditions.append(products.c.quantity_in_stock > 0)
-        total = (
-            self._session.scalar(select(func.count()).select_from(products).where(*conditions)) or 0
-        )
-        if offset >= total:
-            return Page([], total)
-        stmt = (
-            select(Product)
-            .where(*conditions)
-            .order_by(*_PRODUCT_ORDER[flt.sort])
-            .offset(offset)
-            .limit(limit)
-        )
-        return Page(list(self._session.scalars(stmt)), total)
-
-    def _whole_catalogue(self, offset: int, limit: int) -> Page[Product]:
-        """The unfiltered list by id, in one statement, at about the same cost on every page.
-
-        The size comes from ``product_stats`` (kept by triggers) instead of a COUNT(*) over the
-        table, in the same statement (and snapshot) as the page. A deep page first finds its
-        first id in the primary key index (an index-only scan), then reads just its own rows,
-        instead of reading and dropping every row before it; a page in the second half of the
-        catalogue counts its way in from the end, so no page skips more than half the index.
-        """
-        size = (
-            select(product_stats.c.product_count).where(product_stats.c.id == 1).scalar_subquery()
-        )
-        stmt = select(Product, size.label("total")).order_by(products.c.id).limit(limit)
-        if offset:
-            from_start = (
-                select(products.c.id).order_by(products.c.id).offset(offset).limit(1)
-            ).scalar_subquery()
-            from_end = (
-                select(products.c.id)
-                .order_by(products.c.id.desc())
-                .offset(size - offset - 1)
-                .limit(1)
-            ).scalar_subquery()
-            first_id = case(
-                (literal(offset) >= size, None),  # past the end: no page
-                (literal(2 * offset) > size, from_end),
-                else_=from_start,  # also when product_stats has no row (size is NULL)
-            )
-            stmt = stmt.where(products.c.id >= first_id)
-        rows = self._session.execute(stmt).all()
-        if rows and rows[0].total is not None:
-            return Page([row[0] for row in rows], int(rows[0].total))
-        # Past the end (no row to carry the size), or no product_stats row: count apart.
-        total = self._session.scalar(select(product_stats.c.product_count))
-        if total is None:
-            total = self._session.scalar(select(func.count()).select_from(products)) or 0
-        return Page([row[0] for row in rows], int(total))
+        rows, total = product_page(self._session, (Product,), flt, offset, limit)
+        return Page([row[0] for row in rows], total)
 
 
 class SqlOrderRepository:
-    """Orders through the ORM; their immutable lines through Core, in one statement per batch."""
+    """Orders read through the ORM (to change their status); written, with their immutable
+    lines, through Core, in one statement per batch."""
+
+    _INSERT_ORDER = insert(orders).returning(orders.c.id)
 
     def __init__(self, session: Session) -> None:
         self._session = session
 
     def add(self, order: Order) -> None:
+        """The order's row and its lines' rows in two INSERTs, through Core.
+
+        An order is immutable once placed but for its status, which ``get`` and
+        ``get_for_customer`` load through the ORM to change; a new order needs none of the
+        ORM's unit-of-work bookkeeping, which cost more CPU than the rest of the transaction.
+        """
         flush_stock_together(self._session)  # the lines' products: one UPDATE, not one each
-        self._session.add(order)
-        self._session.flush()
+        order.id = self._session.execute(
+            self._INSERT_ORDER,
+            {
+                "customer_id": order.customer_id,
+                "status": order.status,
+                "currency": order.currency,
+                "created_at": order.created_at,
+            },
+        ).scalar_one()
         self._session.execute(
             insert(order_lines),
             [
@@ -234,10 +191,11 @@ class SqlUserRepository:
     def get(self, user_id: int) -> User | None:
         return self._session.get(User, user_id)
 
+    # Every authenticated request runs it: built once (building it cost more than running it).
+    _ACCESS = select(users.c.is_active, users.c.is_staff).where(users.c.id == bindparam("id"))
+
     def access(self, user_id: int) -> UserAccess | None:
-        row = self._session.execute(
-            select(users.c.is_active, users.c.is_staff).where(users.c.id == user_id)
-        ).first()
+        row = self._session.execute(self._ACCESS, {"id": user_id}).first()
         return UserAccess(bool(row[0]), bool(row[1])) if row is not None else None
 
     def get_by_username(self, username: str) -> User | None:

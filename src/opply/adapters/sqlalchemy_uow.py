@@ -7,6 +7,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from opply.adapters.database import WRITE_OPTION
+from opply.adapters.sql_read_models import SqlOrderReadModel, SqlProductReadModel
 from opply.adapters.sqlalchemy_repositories import (
     SqlIdempotencyRepository,
     SqlOrderRepository,
@@ -47,6 +48,8 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.users = SqlUserRepository(self.session)
         self.refresh_tokens = SqlRefreshTokenRepository(self.session)
         self.idempotency = SqlIdempotencyRepository(self.session)
+        self.product_views = SqlProductReadModel(self.session)
+        self.order_views = SqlOrderReadModel(self.session)
 
     def _reads_in_autocommit(self) -> bool:
         bind = self.session.get_bind()

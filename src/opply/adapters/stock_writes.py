@@ -29,9 +29,10 @@ def flush_stock_together(session: Session) -> None:
     for obj in session.dirty:
         if not isinstance(obj, Product) or obj.id is None:
             continue
-        state = inspect(obj)
-        modified = {name for name, attr in state.attrs.items() if attr.history.has_changes()}
-        if modified == {STOCK}:
+        # The attributes set since the load, from the ORM's own record of their old values:
+        # a dict lookup, where asking every attribute for its history cost more CPU than the
+        # rest of a 50-line order. Set to an equal value counts as set: written the same.
+        if inspect(obj).committed_state.keys() == {STOCK}:
             changed[obj.id] = obj
     if len(changed) < 2:
         return  # the ORM's own UPDATE is already a single statement

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from opply.domain.model import LineRequest, Order, Product, User
+from opply.domain.model import (
+    LineRequest,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Product,
+    User,
+    money,
+)
 
 
 @dataclass(frozen=True)
@@ -45,15 +53,26 @@ class OrderView:
     @classmethod
     def of(cls, order: Order) -> OrderView:
         assert order.id is not None
-        lines = tuple(
+        return cls.of_parts(order.id, order.status, order.created_at, order.currency, order.lines)
+
+    @classmethod
+    def of_parts(
+        cls,
+        order_id: int,
+        status: OrderStatus,
+        created_at: datetime,
+        currency: str,
+        lines: Iterable[OrderLine],
+    ) -> OrderView:
+        """The view of an order read as plain rows; totals by the domain's own rules."""
+        views = tuple(
             OrderLineView(
                 line.product_id, line.product_name, line.unit_price, line.quantity, line.line_total
             )
-            for line in sorted(order.lines, key=lambda ln: ln.product_id)
+            for line in sorted(lines, key=lambda ln: ln.product_id)
         )
-        return cls(
-            order.id, order.status.value, order.created_at, order.currency, lines, order.total
-        )
+        total = money(sum((line.line_total for line in views), Decimal(0)))
+        return cls(order_id, status.value, created_at, currency, views, total)
 
     def to_snapshot(self) -> dict[str, Any]:
         """JSON-safe copy, kept with an Idempotency-Key so a retry gets this very answer."""

@@ -95,8 +95,9 @@ class ListMyOrders:
         self, customer_id: int, status: OrderStatus | None, page: PageRequest
     ) -> Page[OrderView]:
         with self._uow as uow:
-            found = uow.orders.list_for_customer(customer_id, status, page.offset, page.page_size)
-            return Page([OrderView.of(o) for o in found.items], found.total)
+            return uow.order_views.list_for_customer(
+                customer_id, status, page.offset, page.page_size
+            )
 
 
 class GetMyOrder:
@@ -105,10 +106,10 @@ class GetMyOrder:
 
     def __call__(self, customer_id: int, order_id: int) -> OrderView:
         with self._uow as uow:
-            order = uow.orders.get_for_customer(order_id, customer_id)
-            if order is None:
+            view = uow.order_views.get_for_customer(order_id, customer_id)
+            if view is None:
                 raise OrderNotFound(order_id)
-            return OrderView.of(order)
+            return view
 
 
 class CancelMyOrder:

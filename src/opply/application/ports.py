@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Generic, Protocol, TypeVar
 
+from opply.application.dto import OrderView, ProductView
 from opply.domain.model import (
     IdempotencyRecord,
     Order,
@@ -93,6 +94,32 @@ class OrderRepository(Protocol):
 
     def list_all(self, flt: OrderFilter, offset: int, limit: int) -> Page[Order]:
         """Every customer's orders (staff), newest first like ``list_for_customer``."""
+        ...
+
+
+class ProductReadModel(Protocol):
+    """The catalogue as the API shows it: views read straight from storage, no entities.
+
+    The same rows, order and totals as ``ProductRepository.get`` and ``list``, for the read
+    use cases, which change nothing and so need neither the entities nor their bookkeeping.
+    """
+
+    def get(self, product_id: int) -> ProductView | None: ...
+
+    def list(self, flt: ProductFilter, offset: int, limit: int) -> Page[ProductView]: ...
+
+
+class OrderReadModel(Protocol):
+    """A customer's orders as the API shows them (``OrderRepository``'s reads, as views)."""
+
+    def get_for_customer(self, order_id: int, customer_id: int) -> OrderView | None:
+        """The order only if it belongs to ``customer_id``: another's order is 'not there'."""
+        ...
+
+    def list_for_customer(
+        self, customer_id: int, status: OrderStatus | None, offset: int, limit: int
+    ) -> Page[OrderView]:
+        """Newest first, ties broken by id (descending), lines sorted by product id."""
         ...
 
 

@@ -18,8 +18,7 @@ class ListProducts:
 
     def __call__(self, flt: ProductFilter, page: PageRequest) -> Page[ProductView]:
         with self._uow as uow:
-            found = uow.products.list(flt, page.offset, page.page_size)
-            return Page([ProductView.of(p) for p in found.items], found.total)
+            return uow.product_views.list(flt, page.offset, page.page_size)
 
 
 class GetProduct:
@@ -28,10 +27,10 @@ class GetProduct:
 
     def __call__(self, product_id: int) -> ProductView:
         with self._uow as uow:
-            product = uow.products.get(product_id)
-            if product is None:
+            view = uow.product_views.get(product_id)
+            if view is None:
                 raise ProductNotFound(product_id)
-            return ProductView.of(product)
+            return view
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ from typing import Self
 
 from opply.application.ports import (
     IdempotencyRepository,
+    OrderReadModel,
     OrderRepository,
+    ProductReadModel,
     ProductRepository,
     RefreshTokenRepository,
     UserRepository,
@@ -25,6 +27,8 @@ class UnitOfWork(abc.ABC):
     users: UserRepository
     refresh_tokens: RefreshTokenRepository
     idempotency: IdempotencyRepository
+    product_views: ProductReadModel
+    order_views: OrderReadModel
 
     def __init__(self) -> None:
         self._write = False

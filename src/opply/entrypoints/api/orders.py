@@ -62,7 +62,9 @@ def _customer_errors(func: Any) -> Any:
 @blp.route("/")
 class Orders(MethodView):
     @authenticated  # before parsing: no body details for the unauthorised
-    @blp.arguments(OrderQuerySchema, location="query", as_kwargs=True)
+    # Schema instances, not classes: from a class, webargs builds a new schema (deep-copying
+    # its fields) for every request. Loading keeps no state in the schema, so one is shared.
+    @blp.arguments(OrderQuerySchema(), location="query", as_kwargs=True)
     @blp.response(200, OrderPageSchema)
     @_customer_errors
     @inject
@@ -83,9 +85,9 @@ class Orders(MethodView):
         return page_envelope(found, req, {"status": status})
 
     @authenticated  # before parsing: no body details for the unauthorised
-    @blp.arguments(IdempotencyHeaderSchema, location="headers", as_kwargs=True)
+    @blp.arguments(IdempotencyHeaderSchema(), location="headers", as_kwargs=True)
     @blp.arguments(
-        OrderCreateSchema,
+        OrderCreateSchema(),
         example={"lines": [{"product_id": 7, "quantity": 2}, {"product_id": 9, "quantity": 1}]},
     )
     @blp.response(201, OrderSchema, example=ORDER_EXAMPLE)

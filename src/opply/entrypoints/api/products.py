@@ -48,7 +48,9 @@ def _staff_errors(func: Any) -> Any:
 @blp.route("/")
 class Products(MethodView):
     @blp.etag
-    @blp.arguments(ProductQuerySchema, location="query", as_kwargs=True)
+    # Schema instances, not classes: from a class, webargs builds a new schema (deep-copying
+    # its fields) for every request. Loading keeps no state in the schema, so one is shared.
+    @blp.arguments(ProductQuerySchema(), location="query", as_kwargs=True)
     @blp.response(200, ProductPageSchema)
     @inject
     def get(
