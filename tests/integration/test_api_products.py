@@ -165,3 +165,11 @@ def test_customers_cannot_write_the_catalogue_and_anonymous_callers_must_log_in(
         "price": "10.00",
         "quantity_in_stock": 3,
     }
+
+
+def test_search_ignores_case_beyond_ascii(client: FlaskClient, uow_factory: Any) -> None:
+    mill = f.product(uow_factory, name="Ölmühle Rapsöl 10L")
+    f.product(uow_factory, name="Olive oil 5L")
+    body = client.get("/api/v1/products/?search=ÖLMÜHLE").get_json()
+    assert [p["id"] for p in body["results"]] == [mill.id]
+    assert client.get("/api/v1/products/?search=rapsÖl").get_json()["count"] == 1

@@ -89,6 +89,9 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy emit BEGIN itself (below) instead of pysqlite's deferred guesswork.
         dbapi_connection.isolation_level = None
+        # SQLite's lower() folds ASCII only; case-insensitive search must find "Ölmühle" for
+        # "öl" here too, as it does on PostgreSQL.
+        dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA busy_timeout = 30000")
@@ -107,6 +110,10 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
             connection.exec_driver_sql("BEGIN")
 
     return engine
+
+
+def _unicode_lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
