@@ -72,3 +72,13 @@ def test_an_invalid_key_is_a_422(
     response = client.post("/api/v1/orders/", json=f.order_body((p.id, 1)), headers=headers)
     assert response.status_code == 422
     assert response.get_json()["errors"][0]["location"] == "headers"
+
+
+def test_a_key_of_only_spaces_is_refused_rather_than_silently_used(
+    client: FlaskClient, container: Container, uow_factory: Any
+) -> None:
+    p = f.product(uow_factory, stock=1)
+    headers = {**f.bearer(client, f.user(container).username), "Idempotency-Key": "   "}
+    response = client.post("/api/v1/orders/", json=f.order_body((p.id, 1)), headers=headers)
+    assert response.status_code == 422
+    assert client.get(f"/api/v1/products/{p.id}/").get_json()["quantity_in_stock"] == 1

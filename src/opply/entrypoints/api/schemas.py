@@ -23,7 +23,8 @@ from opply.domain.model import (
 MAX_ID = 2**31 - 1
 MAX_PAGE = 10_000_000
 MONEY_RE = re.compile(r"^\d{1,10}(\.\d{1,2})?$")
-IDEMPOTENCY_KEY_RE = re.compile(r"^[\x20-\x7e]{1,255}$")
+# 1 to 255 printable ASCII characters, not all of them spaces.
+IDEMPOTENCY_KEY_RE = re.compile(r"^(?=.*[\x21-\x7e])[\x20-\x7e]{1,255}$")
 # The bound of an amount a client sends, written into the OpenAPI document too.
 MONEY_IN_DOC = {"pattern": MONEY_RE.pattern, "maxLength": 13}
 
