@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import marshmallow as ma
 from marshmallow import validate
 
+from opply.application.dto import OrderLineView, OrderView, ProductView
 from opply.domain.model import (
     MAX_LINE_QUANTITY,
     MAX_NAME_LENGTH,
@@ -64,7 +65,52 @@ class QuerySchema(ma.Schema):
 # --- products -------------------------------------------------------------------------------
 
 
-class ProductSchema(ma.Schema):
+CENT = Decimal("0.01")
+
+
+def _money(value: Decimal) -> str:
+    return str(value.quantize(CENT))
+
+
+class ViewSchema(ma.Schema):
+    """A response schema: its fields document the wire format (the OpenAPI document is made
+    from them), and the application's view objects are turned into JSON-ready dicts directly.
+
+    marshmallow's per-field machinery was the largest CPU cost of a product page or an order
+    history page; ``fast_dump`` writes the same dict in a few lines. Anything that is not the
+    expected view object still goes through marshmallow, and a test checks that both paths give
+    the very same output for every view.
+    """
+
+    view_type: ClassVar[type | None] = None
+
+    def dump(self, obj: Any, *, many: bool | None = None) -> Any:
+        many = self.many if many is None else bool(many)
+        view = self.view_type
+        if many:
+            items = list(obj)
+            if view is not None and all(type(item) is view for item in items):
+                return [self.fast_dump(item) for item in items]
+            return super().dump(items, many=True)
+        if view is not None and type(obj) is view:
+            return self.fast_dump(obj)
+        return super().dump(obj, many=False)
+
+    def fast_dump(self, obj: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class ProductSchema(ViewSchema):
+    view_type = ProductView
+
+    def fast_dump(self, obj: ProductView) -> dict[str, Any]:
+        return {
+            "id": obj.id,
+            "name": obj.name,
+            "price": _money(obj.price),
+            "quantity_in_stock": obj.quantity_in_stock,
+        }
+
     id = ma.fields.Integer(required=True, metadata={"example": 7})
     name = ma.fields.String(required=True, metadata={"example": "Oat flour 25kg"})
     price = Money(required=True, metadata={"example": "12.50", "type": "string"})
@@ -143,8 +189,26 @@ class PageSchema(ma.Schema):
         metadata={"example": "http://localhost:8000/api/v1/products/?page=1&page_size=20"},
     )
 
+    item_schema: ClassVar[ViewSchema]
+
+    def dump(self, obj: Any, *, many: bool | None = None) -> Any:
+        if (
+            not many
+            and isinstance(obj, dict)
+            and obj.keys() == {"count", "next", "previous", "results"}
+        ):
+            return {
+                "count": obj["count"],
+                "next": obj["next"],
+                "previous": obj["previous"],
+                "results": self.item_schema.dump(obj["results"], many=True),
+            }
+        return super().dump(obj, many=many)
+
 
 class ProductPageSchema(PageSchema):
+    item_schema = ProductSchema()
+
     results = ma.fields.List(ma.fields.Nested(ProductSchema), required=True)
 
 
@@ -194,7 +258,18 @@ class IdempotencyHeaderSchema(QuerySchema):
     )
 
 
-class OrderLineSchema(ma.Schema):
+class OrderLineSchema(ViewSchema):
+    view_type = OrderLineView
+
+    def fast_dump(self, obj: OrderLineView) -> dict[str, Any]:
+        return {
+            "product_id": obj.product_id,
+            "product_name": obj.product_name,
+            "unit_price": _money(obj.unit_price),
+            "quantity": obj.quantity,
+            "line_total": _money(obj.line_total),
+        }
+
     product_id = ma.fields.Integer(required=True, metadata={"example": 7})
     product_name = ma.fields.String(required=True, metadata={"example": "Oat flour 25kg"})
     unit_price = Money(required=True, metadata={"example": "12.50"})
@@ -202,7 +277,20 @@ class OrderLineSchema(ma.Schema):
     line_total = Money(required=True, metadata={"example": "25.00"})
 
 
-class OrderSchema(ma.Schema):
+class OrderSchema(ViewSchema):
+    view_type = OrderView
+    _lines = OrderLineSchema()
+
+    def fast_dump(self, obj: OrderView) -> dict[str, Any]:
+        return {
+            "id": obj.id,
+            "status": obj.status,
+            "created_at": obj.created_at.isoformat(),
+            "currency": obj.currency,
+            "lines": self._lines.dump(obj.lines, many=True),
+            "total": _money(obj.total),
+        }
+
     id = ma.fields.Integer(required=True, metadata={"example": 31})
     status = ma.fields.String(
         required=True,
@@ -218,6 +306,8 @@ class OrderSchema(ma.Schema):
 
 
 class OrderPageSchema(PageSchema):
+    item_schema = OrderSchema()
+
     results = ma.fields.List(ma.fields.Nested(OrderSchema), required=True)
 
 
