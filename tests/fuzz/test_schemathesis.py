@@ -64,6 +64,9 @@ PASSWORD = "fuzz-password-2026"
 
 fuzz_settings = settings(
     max_examples=EXAMPLES_PER_OPERATION,
+    # Hypothesis loads its "ci" profile when CI is set (as in .ci/run): derandomised, with no
+    # example database. The fuzz run keeps the database so that found failures replay first.
+    derandomize=False,
     database=EXAMPLES,
     deadline=None,
     suppress_health_check=[
