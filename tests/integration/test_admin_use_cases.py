@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from opply.adapters.memory import FakePasswordHasher, FixedClock, InMemoryStore, InMemoryUnitOfWork
+from opply.adapters.memory import FakePasswordHasher, FixedClock
 from opply.application.auth import AuthenticateStaff, GetActiveStaff
 from opply.application.dto import PageRequest, PlaceOrderCommand
 from opply.application.orders import CancelOrderAsStaff, GetOrderAsStaff, ListAllOrders, PlaceOrder
@@ -24,29 +24,20 @@ from opply.domain.errors import (
     PermissionDenied,
 )
 from opply.domain.model import LineRequest, OrderStatus
-from tests.integration.conftest import Database
+from tests.integration import test_repositories as contract
 
 PASSWORD = "a-long-test-password"
 UowFactory = Callable[[], UnitOfWork]
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest) -> Database | None:
-    """Overrides the conftest's ``database`` to add the in-memory twin (``None``)."""
-    if request.param == "memory":
-        return None
-    name = {"sqlite": "sqlite_database", "postgresql": "postgres_database"}[request.param]
-    db: Database = request.getfixturevalue(name)
-    return db
+# The repositories' contract-test fixtures: each test runs in memory, on SQLite and PostgreSQL.
+database = contract.database
+new_uow = contract.new_uow
 
 
 @pytest.fixture
-def uows(database: Database | None, request: pytest.FixtureRequest) -> UowFactory:
-    if database is None:
-        store = InMemoryStore()
-        return lambda: InMemoryUnitOfWork(store)
-    factory: UowFactory = request.getfixturevalue("uow_factory")
-    return factory
+def uows(new_uow: UowFactory) -> UowFactory:
+    return new_uow
 
 
 @pytest.fixture

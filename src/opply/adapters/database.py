@@ -121,10 +121,6 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
 def ping(engine: Engine, timeout_seconds: float = 2.0) -> bool:
     """True when the database answers a trivial query within about ``timeout_seconds``."""
     try:

@@ -249,12 +249,10 @@ class InMemoryUnitOfWork(UnitOfWork):
         super().__init__()
         self._store = store
         self._working: _Tables | None = None
-        self.committed = False
 
     def _begin(self, *, write: bool) -> None:
         self._store.lock.acquire()
         self._working = copy.deepcopy(self._store.tables)
-        self.committed = False
         self._rebind()
 
     def commit(self) -> None:
@@ -263,7 +261,6 @@ class InMemoryUnitOfWork(UnitOfWork):
         # as they would be in a database session.
         self._store.tables = copy.deepcopy(self._working)
         self._store.commits += 1
-        self.committed = True
 
     def rollback(self) -> None:
         if self._working is not None:

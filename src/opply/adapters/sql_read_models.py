@@ -50,6 +50,16 @@ _LINES = (
 )
 
 
+def lines_of_orders(session: Session, order_ids: Sequence[int]) -> dict[int, list[OrderLine]]:
+    """The lines of every order in ``order_ids``, by product id, in one statement."""
+    lines: dict[int, list[OrderLine]] = {order_id: [] for order_id in order_ids}
+    for order_id, product_id, name, unit_price, quantity in session.execute(
+        _LINES, {"order_ids": list(lines)}
+    ):
+        lines[order_id].append(OrderLine(product_id, name, unit_price, quantity))
+    return lines
+
+
 def product_page(
     session: Session, what: Sequence[Any], flt: ProductFilter, offset: int, limit: int
 ) -> tuple[Sequence[Any], int]:
@@ -178,10 +188,7 @@ class SqlOrderReadModel:
     def _views(self, rows: Sequence[Any]) -> list[OrderView]:
         if not rows:
             return []
-        lines: dict[int, list[OrderLine]] = {row[0]: [] for row in rows}
-        found = self._session.execute(_LINES, {"order_ids": list(lines)})
-        for order_id, product_id, name, unit_price, quantity in found:
-            lines[order_id].append(OrderLine(product_id, name, unit_price, quantity))
+        lines = lines_of_orders(self._session, [row[0] for row in rows])
         return [
             OrderView.of_parts(order_id, status, created_at, currency, lines[order_id])
             for order_id, status, created_at, currency in rows

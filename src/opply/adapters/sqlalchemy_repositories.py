@@ -20,7 +20,7 @@ from opply.adapters.orm import (
     refresh_tokens,
     users,
 )
-from opply.adapters.sql_read_models import product_page
+from opply.adapters.sql_read_models import lines_of_orders, product_page
 from opply.adapters.stock_writes import flush_stock_together
 from opply.application.ports import (
     OrderFilter,
@@ -32,7 +32,6 @@ from opply.application.ports import (
 from opply.domain.model import (
     IdempotencyRecord,
     Order,
-    OrderLine,
     OrderStatus,
     Product,
     RefreshToken,
@@ -118,21 +117,7 @@ class SqlOrderRepository:
     def _with_lines(self, found: list[Order]) -> list[Order]:
         if not found:
             return found
-        by_id = {o.id: o for o in found}
-        rows = self._session.execute(
-            select(
-                order_lines.c.order_id,
-                order_lines.c.product_id,
-                order_lines.c.product_name,
-                order_lines.c.unit_price,
-                order_lines.c.quantity,
-            )
-            .where(order_lines.c.order_id.in_(list(by_id)))
-            .order_by(order_lines.c.order_id, order_lines.c.product_id)
-        )
-        lines: dict[int, list[OrderLine]] = {order_id: [] for order_id in by_id if order_id}
-        for order_id, product_id, name, unit_price, quantity in rows:
-            lines[order_id].append(OrderLine(product_id, name, unit_price, quantity))
+        lines = lines_of_orders(self._session, [o.id for o in found if o.id is not None])
         for order in found:
             assert order.id is not None
             order.lines = lines[order.id]

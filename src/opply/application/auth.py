@@ -7,6 +7,7 @@ import uuid
 from opply.application.dto import Principal, TokenPair, UserView
 from opply.application.ports import Clock, PasswordHasher, TokenService
 from opply.application.unit_of_work import UnitOfWork
+from opply.application.users import MAX_PASSWORD_LENGTH
 from opply.domain.errors import (
     AuthenticationFailed,
     InvalidToken,
@@ -14,8 +15,6 @@ from opply.domain.errors import (
     PermissionDenied,
 )
 from opply.domain.model import RefreshToken, User
-
-MAX_PASSWORD_LENGTH = 1024  # argon2 hashes anything, but nobody types more; bounds the work
 
 
 def _new_refresh(uow: UnitOfWork, tokens: TokenService, user: User, family_id: str) -> str:

@@ -17,9 +17,10 @@ from opply.domain.errors import (
 )
 from opply.domain.model import User
 
-USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@+-]{1,150}$")
 MIN_PASSWORD_LENGTH = 8
-MAX_PASSWORD_LENGTH = 1024
+MAX_PASSWORD_LENGTH = 1024  # argon2 hashes anything, but nobody types more; bounds the work
+MAX_USERNAME_LENGTH = 150
+USERNAME_RE = re.compile(rf"^[A-Za-z0-9_.@+-]{{1,{MAX_USERNAME_LENGTH}}}$")
 # The most common passwords of public breach lists; refused outright.
 COMMON_PASSWORDS = frozenset(
     [

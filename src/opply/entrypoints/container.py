@@ -19,9 +19,8 @@ from opply.application import auth, orders, products, users
 
 
 class Container(containers.DeclarativeContainer):
-    wiring_config = containers.WiringConfiguration(
-        packages=["opply.entrypoints.api"],
-    )
+    # No wiring_config: create_app wires the API and the admin to the container it serves, so
+    # a CLI command building a container neither imports nor patches the views.
 
     settings: providers.Dependency[Settings] = providers.Dependency()
 

@@ -14,6 +14,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from opply.application.dto import OrderLineView, OrderView, ProductView
+from opply.application.users import MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH
 from opply.domain.model import (
     MAX_LINE_QUANTITY,
     MAX_NAME_LENGTH,
@@ -30,6 +31,13 @@ IDEMPOTENCY_KEY_RE = re.compile(r"^(?=.*[\x21-\x7e])[\x20-\x7e]{1,255}$")
 MONEY_IN_DOC = {"pattern": MONEY_RE.pattern, "maxLength": 13}
 
 
+CENT = Decimal("0.01")
+
+
+def _money(value: Decimal) -> str:
+    return str(value.quantize(CENT))
+
+
 class Money(ma.fields.Field):  # type: ignore[type-arg]
     """A non-negative amount as a decimal string, e.g. "12.50" (at most two decimal places)."""
 
@@ -40,12 +48,12 @@ class Money(ma.fields.Field):  # type: ignore[type-arg]
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         if value is None:
             return None
-        return str(Decimal(value).quantize(Decimal("0.01")))
+        return _money(Decimal(value))
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
         if not isinstance(value, str) or not MONEY_RE.match(value):
             raise self.make_error("invalid")
-        return Decimal(value).quantize(Decimal("0.01"))
+        return Decimal(value).quantize(CENT)
 
 
 def _id_field(**kwargs: Any) -> ma.fields.Integer:
@@ -63,13 +71,6 @@ class QuerySchema(ma.Schema):
 
 
 # --- products -------------------------------------------------------------------------------
-
-
-CENT = Decimal("0.01")
-
-
-def _money(value: Decimal) -> str:
-    return str(value.quantize(CENT))
 
 
 class ViewSchema(ma.Schema):
@@ -323,11 +324,13 @@ class OrderQuerySchema(PageQuerySchema):
 
 class TokenRequestSchema(StrictSchema):
     username = ma.fields.String(
-        required=True, validate=validate.Length(min=1, max=150), metadata={"example": "alice"}
+        required=True,
+        validate=validate.Length(min=1, max=MAX_USERNAME_LENGTH),
+        metadata={"example": "alice"},
     )
     password = ma.fields.String(
         required=True,
-        validate=validate.Length(min=1, max=1024),
+        validate=validate.Length(min=1, max=MAX_PASSWORD_LENGTH),
         metadata={"example": "correct horse battery staple"},
     )
 
