@@ -34,9 +34,7 @@ from schemathesis.specs.openapi.checks import (
 
 from opply.adapters.database import make_engine, make_session_factory
 from opply.adapters.migrations import runner
-from opply.application.dto import PlaceOrderCommand
-from opply.application.products import NewProduct
-from opply.application.users import NewUser
+from opply.application.dto import NewProduct, NewUser, PlaceOrderCommand
 from opply.domain.model import LineRequest
 from opply.entrypoints.app import create_app
 from opply.entrypoints.config import Settings
@@ -88,13 +86,15 @@ class Target:
 
 def _seed(container: Container) -> None:
     for n in range(1, 11):
-        container.create_product()(NewProduct(f"Fuzz product {n}", Decimal("9.99"), 1_000))
-    customer = container.create_user()(NewUser("fuzz-customer", PASSWORD))
-    container.create_user()(NewUser("fuzz-staff", PASSWORD, is_staff=True))
+        container.create_product()(
+            NewProduct(name=f"Fuzz product {n}", price=Decimal("9.99"), quantity_in_stock=1_000)
+        )
+    customer = container.create_user()(NewUser(username="fuzz-customer", password=PASSWORD))
+    container.create_user()(NewUser(username="fuzz-staff", password=PASSWORD, is_staff=True))
     for product_id in (1, 2, 3):
         container.place_order()(
             PlaceOrderCommand(
-                customer_id=customer.id, lines=[LineRequest(product_id, 1)], idempotency_key=None
+                customer_id=customer.id, lines=[LineRequest(product_id=product_id, quantity=1)]
             )
         )
 
@@ -124,6 +124,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     )
     container = build_container(app_settings)
     container.engine.override(providers.Object(engine))
+    container.read_engine.override(providers.Object(engine))
     container.session_factory.override(providers.Object(make_session_factory(engine)))
     container.password_hasher.override(providers.Singleton(FastHasher))
     _seed(container)

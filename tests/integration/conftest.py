@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -25,12 +25,14 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from opply.adapters.database import make_engine, make_session_factory
+from opply.adapters.database import make_engine, make_read_engine, make_session_factory
+from opply.adapters.memory import InMemoryStore, InMemoryUnitOfWork
 from opply.adapters.migrations import runner
 from opply.adapters.orm import metadata, start_mappers
 from opply.adapters.passwords import Argon2PasswordHasher
-from opply.adapters.sqlalchemy_uow import SqlAlchemyUnitOfWork
-from opply.entrypoints.app import create_app
+from opply.adapters.sql_uow import SqlUnitOfWork
+from opply.application.unit_of_work import UnitOfWork
+from opply.entrypoints.app import create_app, unwire_app
 from opply.entrypoints.config import Settings
 from opply.entrypoints.container import Container, build_container
 
@@ -47,13 +49,14 @@ def pytest_report_header() -> str:
     return PG_SKIP_REASON
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Database:
     """One migrated database for the whole run."""
 
     name: str
     url: str
     engine: Engine
+    read_engine: Engine
 
     @property
     def is_postgres(self) -> bool:
@@ -66,7 +69,7 @@ def sqlite_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databa
     url = f"sqlite:///{path}"
     engine = make_engine(url)
     runner.upgrade(engine)
-    yield Database("sqlite", url, engine)
+    yield Database(name="sqlite", url=url, engine=engine, read_engine=make_read_engine(engine))
     engine.dispose()
 
 
@@ -82,8 +85,10 @@ def postgres_database() -> Iterator[Database]:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = base_url.set(database=name).render_as_string(hide_password=False)
     engine = make_engine(url, pool_size=20, max_overflow=20)
+    read_engine = make_read_engine(engine, pool_size=20, max_overflow=20)
     runner.upgrade(engine)
-    yield Database("postgresql", url, engine)
+    yield Database(name="postgresql", url=url, engine=engine, read_engine=read_engine)
+    read_engine.dispose()
     engine.dispose()
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -99,18 +104,20 @@ def database(request: pytest.FixtureRequest) -> Database:
     return request.getfixturevalue("sqlite_database")
 
 
-@pytest.fixture
-def connection(database: Database) -> Iterator[Connection]:
+@contextmanager
+def rolled_back(database: Database) -> Iterator[Connection]:
     """An outer transaction around the whole test, rolled back at the end."""
     conn = database.engine.connect()
     outer = conn.begin()
-    yield conn
-    outer.rollback()
-    conn.close()
+    try:
+        yield conn
+    finally:
+        outer.rollback()
+        conn.close()
 
 
-@pytest.fixture
-def session_factory(connection: Connection) -> sessionmaker[Session]:
+def savepoint_sessions(connection: Connection) -> sessionmaker[Session]:
+    """Sessions inside ``connection``'s transaction: a commit releases a savepoint."""
     start_mappers()
     return sessionmaker(
         bind=connection,
@@ -121,8 +128,34 @@ def session_factory(connection: Connection) -> sessionmaker[Session]:
 
 
 @pytest.fixture
-def uow_factory(session_factory: sessionmaker[Session]) -> Callable[[], SqlAlchemyUnitOfWork]:
-    return lambda: SqlAlchemyUnitOfWork(session_factory)
+def connection(database: Database) -> Iterator[Connection]:
+    with rolled_back(database) as conn:
+        yield conn
+
+
+@pytest.fixture
+def session_factory(connection: Connection) -> sessionmaker[Session]:
+    return savepoint_sessions(connection)
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def contract_uow(request: pytest.FixtureRequest) -> Iterator[UnitOfWork]:
+    """For contract tests: the in-memory unit of work (the unit tests' double), and the SQL
+    one on SQLite and on PostgreSQL, each inside a transaction rolled back after the test."""
+    if request.param == "memory":
+        yield InMemoryUnitOfWork(InMemoryStore())
+        return
+    name = {"sqlite": "sqlite_database", "postgresql": "postgres_database"}[request.param]
+    database: Database = request.getfixturevalue(name)
+    with rolled_back(database) as conn:
+        yield SqlUnitOfWork(read_bind=conn, session_factory=savepoint_sessions(conn))
+
+
+@pytest.fixture
+def uow(connection: Connection, session_factory: sessionmaker[Session]) -> SqlUnitOfWork:
+    """Units of work inside the test's transaction: reads on its connection, writes in
+    savepoints of it."""
+    return SqlUnitOfWork(read_bind=connection, session_factory=session_factory)
 
 
 @pytest.fixture
@@ -153,25 +186,29 @@ class FastHasher(Argon2PasswordHasher):
         super().__init__(time_cost=1, memory_cost=1024, parallelism=1)
 
 
-def build_test_container(database: Database, session_factory: Any | None = None) -> Container:
+def build_test_container(database: Database, uow: SqlUnitOfWork | None = None) -> Container:
+    """The app's container on the test database: on ``uow`` (the test's transaction) when
+    given, else on the database's own engines (real commits)."""
     container = build_container(make_settings(database))
     container.engine.override(providers.Object(database.engine))
-    if session_factory is not None:
-        container.session_factory.override(providers.Object(session_factory))
-    else:
-        container.session_factory.override(providers.Object(make_session_factory(database.engine)))
+    container.read_engine.override(providers.Object(database.read_engine))
+    container.session_factory.override(providers.Object(make_session_factory(database.engine)))
+    if uow is not None:
+        container.uow.override(providers.Object(uow))
     container.password_hasher.override(providers.Singleton(FastHasher))
     return container
 
 
 @pytest.fixture
-def container(database: Database, session_factory: sessionmaker[Session]) -> Container:
-    return build_test_container(database, session_factory)
+def container(database: Database, uow: SqlUnitOfWork) -> Container:
+    return build_test_container(database, uow)
 
 
 @pytest.fixture
-def app(database: Database, container: Container) -> Flask:
-    return create_app(make_settings(database), container=container)
+def app(database: Database, container: Container) -> Iterator[Flask]:
+    app = create_app(make_settings(database), container=container)
+    yield app
+    unwire_app(app)
 
 
 @pytest.fixture

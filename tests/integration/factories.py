@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from flask.testing import FlaskClient
 
-from opply.application.dto import ProductView, UserView
-from opply.application.products import CreateProduct, NewProduct
+from opply.application.dto import NewProduct, NewUser, ProductView, UserView
+from opply.application.products import CreateProduct
 from opply.application.unit_of_work import UnitOfWork
-from opply.application.users import NewUser
 from opply.entrypoints.container import Container
 
 _seq = itertools.count(1)
@@ -20,20 +18,22 @@ PASSWORD = "a-long-test-password"
 
 
 def product(
-    uow_factory: Callable[[], UnitOfWork],
+    uow: UnitOfWork,
     *,
     name: str | None = None,
     price: str = "10.00",
     stock: int = 10,
 ) -> ProductView:
-    return CreateProduct(uow_factory())(
-        NewProduct(name or f"Product {next(_seq)}", Decimal(price), stock)
+    return CreateProduct(uow)(
+        NewProduct(
+            name=name or f"Product {next(_seq)}", price=Decimal(price), quantity_in_stock=stock
+        )
     )
 
 
 def user(container: Container, *, staff: bool = False, username: str | None = None) -> UserView:
     return container.create_user()(
-        NewUser(username or f"user{next(_seq)}", PASSWORD, is_staff=staff)
+        NewUser(username=username or f"user{next(_seq)}", password=PASSWORD, is_staff=staff)
     )
 
 

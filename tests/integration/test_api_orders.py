@@ -17,10 +17,10 @@ def _stock(client: FlaskClient, product_id: int) -> int:
 
 
 def test_a_customer_places_an_order_and_stock_goes_down(
-    client: FlaskClient, container: Container, uow_factory: Any
+    client: FlaskClient, container: Container, uow: Any
 ) -> None:
-    oats = f.product(uow_factory, name="Oat flour 25kg", price="12.50", stock=40)
-    rye = f.product(uow_factory, price="3.10", stock=5)
+    oats = f.product(uow, name="Oat flour 25kg", price="12.50", stock=40)
+    rye = f.product(uow, price="3.10", stock=5)
     customer = f.user(container)
     response = client.post(
         "/api/v1/orders/",
@@ -46,11 +46,11 @@ def test_a_customer_places_an_order_and_stock_goes_down(
 
 
 def test_an_order_that_exceeds_stock_on_one_line_changes_nothing(
-    client: FlaskClient, container: Container, uow_factory: Any
+    client: FlaskClient, container: Container, uow: Any
 ) -> None:
-    a = f.product(uow_factory, stock=5)
-    b = f.product(uow_factory, stock=2)
-    c = f.product(uow_factory, stock=9)
+    a = f.product(uow, stock=5)
+    b = f.product(uow, stock=2)
+    c = f.product(uow, stock=9)
     customer = f.user(container)
     headers = f.bearer(client, customer.username)
     response = client.post(
@@ -66,9 +66,9 @@ def test_an_order_that_exceeds_stock_on_one_line_changes_nothing(
 
 
 def test_an_unknown_product_is_a_422_and_leaves_no_empty_order_behind(
-    client: FlaskClient, container: Container, uow_factory: Any
+    client: FlaskClient, container: Container, uow: Any
 ) -> None:
-    a = f.product(uow_factory, stock=5)
+    a = f.product(uow, stock=5)
     customer = f.user(container)
     headers = f.bearer(client, customer.username)
     response = client.post(
@@ -82,9 +82,9 @@ def test_an_unknown_product_is_a_422_and_leaves_no_empty_order_behind(
 
 
 def test_the_client_cannot_set_the_owner_of_an_order(
-    client: FlaskClient, container: Container, uow_factory: Any
+    client: FlaskClient, container: Container, uow: Any
 ) -> None:
-    a = f.product(uow_factory, stock=5)
+    a = f.product(uow, stock=5)
     alice, bob = f.user(container), f.user(container)
     body = {**f.order_body((a.id, 1)), "user": bob.id}
     response = client.post("/api/v1/orders/", json=body, headers=f.bearer(client, alice.username))
@@ -96,9 +96,9 @@ def test_the_client_cannot_set_the_owner_of_an_order(
 
 
 def test_order_history_shows_the_price_paid_not_todays_price(
-    client: FlaskClient, container: Container, uow_factory: Any
+    client: FlaskClient, container: Container, uow: Any
 ) -> None:
-    a = f.product(uow_factory, name="Old name", price="10.00", stock=5)
+    a = f.product(uow, name="Old name", price="10.00", stock=5)
     customer = f.user(container)
     staff = f.user(container, staff=True)
     headers = f.bearer(client, customer.username)
@@ -116,9 +116,9 @@ def test_order_history_shows_the_price_paid_not_todays_price(
 
 
 def test_customers_never_see_each_others_orders(
-    client: FlaskClient, container: Container, uow_factory: Any
+    client: FlaskClient, container: Container, uow: Any
 ) -> None:
-    a = f.product(uow_factory, stock=50)
+    a = f.product(uow, stock=50)
     alice, bob = f.user(container), f.user(container)
     alice_h, bob_h = f.bearer(client, alice.username), f.bearer(client, bob.username)
     order_id = client.post("/api/v1/orders/", json=f.order_body((a.id, 1)), headers=alice_h)
@@ -142,9 +142,9 @@ def test_customers_never_see_each_others_orders(
 
 
 def test_orders_are_listed_newest_first_and_pages_neither_repeat_nor_skip(
-    client: FlaskClient, container: Container, uow_factory: Any
+    client: FlaskClient, container: Container, uow: Any
 ) -> None:
-    a = f.product(uow_factory, stock=100)
+    a = f.product(uow, stock=100)
     customer = f.user(container)
     headers = f.bearer(client, customer.username)
     ids = [
@@ -164,9 +164,9 @@ def test_orders_are_listed_newest_first_and_pages_neither_repeat_nor_skip(
 
 
 def test_cancelling_puts_the_stock_back_and_a_second_cancel_is_a_409(
-    client: FlaskClient, container: Container, uow_factory: Any
+    client: FlaskClient, container: Container, uow: Any
 ) -> None:
-    a = f.product(uow_factory, stock=10)
+    a = f.product(uow, stock=10)
     customer = f.user(container)
     headers = f.bearer(client, customer.username)
     order = client.post("/api/v1/orders/", json=f.order_body((a.id, 4)), headers=headers)
@@ -185,9 +185,9 @@ def test_cancelling_puts_the_stock_back_and_a_second_cancel_is_a_409(
 
 
 def test_listing_a_page_of_orders_takes_the_same_statements_for_1_or_20_orders(
-    client: FlaskClient, container: Container, uow_factory: Any, database: Any
+    client: FlaskClient, container: Container, uow: Any, database: Any
 ) -> None:
-    products = [f.product(uow_factory, stock=1000) for _ in range(3)]
+    products = [f.product(uow, stock=1000) for _ in range(3)]
     customer = f.user(container)
     headers = f.bearer(client, customer.username)
     body = f.order_body(*((p.id, 1) for p in products))
@@ -203,9 +203,9 @@ def test_listing_a_page_of_orders_takes_the_same_statements_for_1_or_20_orders(
 
 
 def test_an_order_of_10_lines_takes_no_more_statements_than_one_of_2(
-    client: FlaskClient, container: Container, uow_factory: Any, database: Any
+    client: FlaskClient, container: Container, uow: Any, database: Any
 ) -> None:
-    products = [f.product(uow_factory, stock=100) for _ in range(10)]
+    products = [f.product(uow, stock=100) for _ in range(10)]
     customer = f.user(container)
     headers = f.bearer(client, customer.username)
     with count_statements(database.engine) as two:

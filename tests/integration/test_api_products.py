@@ -11,10 +11,8 @@ from opply.entrypoints.container import Container
 from tests.integration import factories as f
 
 
-def test_anyone_pages_through_products_by_id_with_links(
-    client: FlaskClient, uow_factory: Any
-) -> None:
-    made = [f.product(uow_factory, name=f"Flour {i}", price="1.50", stock=i) for i in range(5)]
+def test_anyone_pages_through_products_by_id_with_links(client: FlaskClient, uow: Any) -> None:
+    made = [f.product(uow, name=f"Flour {i}", price="1.50", stock=i) for i in range(5)]
     first = client.get("/api/v1/products/?page_size=2")
     assert first.status_code == 200
     body = first.get_json()
@@ -34,8 +32,8 @@ def test_anyone_pages_through_products_by_id_with_links(
     assert last["previous"].endswith("page=2&page_size=2")
 
 
-def test_a_page_past_the_end_is_empty_with_no_next(client: FlaskClient, uow_factory: Any) -> None:
-    f.product(uow_factory)
+def test_a_page_past_the_end_is_empty_with_no_next(client: FlaskClient, uow: Any) -> None:
+    f.product(uow)
     body = client.get("/api/v1/products/?page=50").get_json()
     assert body["results"] == []
     assert body["next"] is None
@@ -53,13 +51,11 @@ def test_bad_paging_is_a_422_not_a_silent_cap(client: FlaskClient, query: str) -
     assert response.get_json()["errors"][0]["location"] == "query"
 
 
-def test_search_is_case_insensitive_and_in_stock_filters(
-    client: FlaskClient, uow_factory: Any
-) -> None:
-    oat = f.product(uow_factory, name="Oat flour 25kg", stock=3)
-    f.product(uow_factory, name="OATS rolled", stock=0)
-    f.product(uow_factory, name="Rye flour", stock=3)
-    f.product(uow_factory, name="100% cocoa", stock=3)
+def test_search_is_case_insensitive_and_in_stock_filters(client: FlaskClient, uow: Any) -> None:
+    oat = f.product(uow, name="Oat flour 25kg", stock=3)
+    f.product(uow, name="OATS rolled", stock=0)
+    f.product(uow, name="Rye flour", stock=3)
+    f.product(uow, name="100% cocoa", stock=3)
     body = client.get("/api/v1/products/?search=oat&in_stock=true").get_json()
     assert [p["id"] for p in body["results"]] == [oat.id]
     assert client.get("/api/v1/products/?search=oat").get_json()["count"] == 2
@@ -67,8 +63,8 @@ def test_search_is_case_insensitive_and_in_stock_filters(
     assert "search=oat" in client.get("/api/v1/products/?search=oat&page_size=1").get_json()["next"]
 
 
-def test_one_product_and_an_unknown_one(client: FlaskClient, uow_factory: Any) -> None:
-    p = f.product(uow_factory, name="Spelt", price="18.90", stock=25)
+def test_one_product_and_an_unknown_one(client: FlaskClient, uow: Any) -> None:
+    p = f.product(uow, name="Spelt", price="18.90", stock=25)
     assert client.get(f"/api/v1/products/{p.id}/").get_json() == {
         "id": p.id,
         "name": "Spelt",
@@ -129,9 +125,9 @@ def test_invalid_products_are_refused_with_422(
 
 
 def test_restock_needs_a_positive_quantity_and_an_empty_patch_is_refused(
-    client: FlaskClient, container: Container, uow_factory: Any
+    client: FlaskClient, container: Container, uow: Any
 ) -> None:
-    p = f.product(uow_factory, stock=3)
+    p = f.product(uow, stock=3)
     headers = f.bearer(client, f.user(container, staff=True).username)
     for quantity in (0, -5, "3"):
         r = client.post(
@@ -143,9 +139,9 @@ def test_restock_needs_a_positive_quantity_and_an_empty_patch_is_refused(
 
 
 def test_customers_cannot_write_the_catalogue_and_anonymous_callers_must_log_in(
-    client: FlaskClient, container: Container, uow_factory: Any
+    client: FlaskClient, container: Container, uow: Any
 ) -> None:
-    p = f.product(uow_factory, stock=3)
+    p = f.product(uow, stock=3)
     customer = f.bearer(client, f.user(container).username)
     calls = [
         ("post", "/api/v1/products/", {"name": "X", "price": "1.00"}),
@@ -167,9 +163,9 @@ def test_customers_cannot_write_the_catalogue_and_anonymous_callers_must_log_in(
     }
 
 
-def test_search_ignores_case_beyond_ascii(client: FlaskClient, uow_factory: Any) -> None:
-    mill = f.product(uow_factory, name="Ölmühle Rapsöl 10L")
-    f.product(uow_factory, name="Olive oil 5L")
+def test_search_ignores_case_beyond_ascii(client: FlaskClient, uow: Any) -> None:
+    mill = f.product(uow, name="Ölmühle Rapsöl 10L")
+    f.product(uow, name="Olive oil 5L")
     body = client.get("/api/v1/products/?search=ÖLMÜHLE").get_json()
     assert [p["id"] for p in body["results"]] == [mill.id]
     assert client.get("/api/v1/products/?search=rapsÖl").get_json()["count"] == 1

@@ -101,22 +101,26 @@ def test_idempotency_purge_removes_only_keys_older_than_24_hours(
 ) -> None:
     from decimal import Decimal
 
-    from opply.application.dto import PlaceOrderCommand
-    from opply.application.products import NewProduct
-    from opply.application.users import NewUser
+    from opply.adapters.memory import FixedClock
+    from opply.application.dto import NewProduct, NewUser, PlaceOrderCommand
+    from opply.application.orders import PlaceOrder
     from opply.domain.model import LineRequest
 
     container = build_container(Settings.from_env(load_dotenv_file=False))
-    product = container.create_product()(NewProduct("Rye", Decimal("2.00"), 10))
-    user = container.create_user()(NewUser("frank", "frank-long-pass"))
-    old_clock = type("Old", (), {"now": lambda self: datetime.now(UTC) - timedelta(hours=30)})()
-    container.clock.override(old_clock)
-    container.place_order()(PlaceOrderCommand(user.id, [LineRequest(product.id, 1)], "old-key"))
-    container.clock.reset_override()
-    container.place_order()(PlaceOrderCommand(user.id, [LineRequest(product.id, 1)], "new-key"))
+    product = container.create_product()(
+        NewProduct(name="Rye", price=Decimal("2.00"), quantity_in_stock=10)
+    )
+    user = container.create_user()(NewUser(username="frank", password="frank-long-pass"))
+    lines = [LineRequest(product_id=product.id, quantity=1)]
+    old_clock = FixedClock(datetime.now(UTC) - timedelta(hours=30))
+    thirty_hours_ago = PlaceOrder(container.uow(), old_clock, "EUR", container.order_snapshot())
+    thirty_hours_ago(PlaceOrderCommand(customer_id=user.id, lines=lines, idempotency_key="old-key"))
+    container.place_order()(
+        PlaceOrderCommand(customer_id=user.id, lines=lines, idempotency_key="new-key")
+    )
 
     assert main(["idempotency", "purge"]) == 0
     assert "removed 1 idempotency keys" in capsys.readouterr().out
-    with container.uow() as uow:
+    with container.uow().write() as uow:
         assert uow.idempotency.get(user.id, "old-key") is None
         assert uow.idempotency.get(user.id, "new-key") is not None

@@ -54,8 +54,9 @@ def live_app(committed_db: Database, live_container: Container) -> Flask:
 
 
 @pytest.fixture
-def new_uow(live_container: Container) -> Callable[[], UnitOfWork]:
-    return lambda: live_container.uow()
+def new_uow(live_container: Container) -> UnitOfWork:
+    uow: UnitOfWork = live_container.uow()
+    return uow
 
 
 def race(calls: Sequence[Callable[[], T]]) -> list[T]:

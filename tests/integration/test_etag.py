@@ -21,9 +21,9 @@ def _revalidate(client: FlaskClient, path: str, etag: str, **kwargs: Any) -> Any
 
 @pytest.mark.parametrize("path", PRODUCT_READS)
 def test_a_product_read_carries_an_etag_and_a_matching_revalidation_is_a_bare_304(
-    client: FlaskClient, uow_factory: Any, path: str
+    client: FlaskClient, uow: Any, path: str
 ) -> None:
-    p = f.product(uow_factory, stock=5)
+    p = f.product(uow, stock=5)
     first = client.get(path.format(id=p.id))
     assert first.status_code == 200
     etag = first.headers["ETag"]
@@ -38,9 +38,9 @@ def test_a_product_read_carries_an_etag_and_a_matching_revalidation_is_a_bare_30
 
 @pytest.mark.parametrize("path", PRODUCT_READS)
 def test_a_product_read_gets_a_new_etag_and_a_full_answer_once_the_stock_changes(
-    client: FlaskClient, container: Container, uow_factory: Any, path: str
+    client: FlaskClient, container: Container, uow: Any, path: str
 ) -> None:
-    p = f.product(uow_factory, stock=5)
+    p = f.product(uow, stock=5)
     old = client.get(path.format(id=p.id)).headers["ETag"]
     headers = f.bearer(client, f.user(container).username)
     placed = client.post("/api/v1/orders/", json=f.order_body((p.id, 2)), headers=headers)
@@ -54,18 +54,18 @@ def test_a_product_read_gets_a_new_etag_and_a_full_answer_once_the_stock_changes
 
 
 def test_a_price_change_by_staff_changes_the_product_etag(
-    client: FlaskClient, container: Container, uow_factory: Any
+    client: FlaskClient, container: Container, uow: Any
 ) -> None:
-    p = f.product(uow_factory, price="10.00")
+    p = f.product(uow, price="10.00")
     old = client.get(f"/api/v1/products/{p.id}/").headers["ETag"]
     staff = f.bearer(client, f.user(container, staff=True).username)
     client.patch(f"/api/v1/products/{p.id}/", json={"price": "11.00"}, headers=staff)
     assert _revalidate(client, f"/api/v1/products/{p.id}/", old).status_code == 200
 
 
-def test_another_page_of_products_has_another_etag(client: FlaskClient, uow_factory: Any) -> None:
+def test_another_page_of_products_has_another_etag(client: FlaskClient, uow: Any) -> None:
     for _ in range(3):
-        f.product(uow_factory)
+        f.product(uow)
     first = client.get("/api/v1/products/?page_size=2").headers["ETag"]
     second = client.get("/api/v1/products/?page=2&page_size=2")
     assert second.headers["ETag"] != first
@@ -73,9 +73,9 @@ def test_another_page_of_products_has_another_etag(client: FlaskClient, uow_fact
 
 
 def test_an_order_carries_an_etag_that_changes_when_it_is_cancelled(
-    client: FlaskClient, container: Container, uow_factory: Any
+    client: FlaskClient, container: Container, uow: Any
 ) -> None:
-    p = f.product(uow_factory, stock=5)
+    p = f.product(uow, stock=5)
     headers = f.bearer(client, f.user(container).username)
     order_id = client.post(
         "/api/v1/orders/", json=f.order_body((p.id, 1)), headers=headers
@@ -94,9 +94,9 @@ def test_an_order_carries_an_etag_that_changes_when_it_is_cancelled(
 
 
 def test_an_etag_does_not_open_another_customers_order_or_skip_the_token(
-    client: FlaskClient, container: Container, uow_factory: Any
+    client: FlaskClient, container: Container, uow: Any
 ) -> None:
-    p = f.product(uow_factory, stock=5)
+    p = f.product(uow, stock=5)
     owner = f.bearer(client, f.user(container).username)
     order_id = client.post("/api/v1/orders/", json=f.order_body((p.id, 1)), headers=owner)
     path = f"/api/v1/orders/{order_id.get_json()['id']}/"
@@ -106,8 +106,8 @@ def test_an_etag_does_not_open_another_customers_order_or_skip_the_token(
     assert _revalidate(client, path, etag).status_code == 401
 
 
-def test_a_star_or_a_list_of_tags_revalidates_too(client: FlaskClient, uow_factory: Any) -> None:
-    p = f.product(uow_factory)
+def test_a_star_or_a_list_of_tags_revalidates_too(client: FlaskClient, uow: Any) -> None:
+    p = f.product(uow)
     path = f"/api/v1/products/{p.id}/"
     etag = client.get(path).headers["ETag"]
     assert _revalidate(client, path, f'"stale", {etag}').status_code == 304

@@ -215,8 +215,7 @@ def test_four_gunicorn_workers_under_a_storm_of_orders_keep_the_books_balanced(
     server: Server, committed_db: Database
 ) -> None:
     container: Container = build_test_container(committed_db)
-    uow_factory = container.uow
-    initial = {f.product(uow_factory, stock=60).id: 60 for _ in range(5)}
+    initial = {f.product(container.uow(), stock=60).id: 60 for _ in range(5)}
     product_ids = sorted(initial)
     customers = [_login(server, f.user(container).username) for _ in range(6)]
 
@@ -257,7 +256,7 @@ def test_one_idempotency_key_sent_to_several_gunicorn_workers_places_one_order(
     server: Server, committed_db: Database
 ) -> None:
     container: Container = build_test_container(committed_db)
-    product = f.product(container.uow, stock=10)
+    product = f.product(container.uow(), stock=10)
     headers = {**_login(server, f.user(container).username), "Idempotency-Key": "train-tunnel-7"}
     body = f.order_body((product.id, 3))
     calls = 8

@@ -257,10 +257,8 @@ def test_a_small_chunked_body_is_read_as_usual(client: FlaskClient, container: C
 # --- metrics ------------------------------------------------------------------------------------
 
 
-def test_metrics_count_requests_by_route_template_and_status(
-    client: FlaskClient, uow_factory: Any
-) -> None:
-    product = f.product(uow_factory)
+def test_metrics_count_requests_by_route_template_and_status(client: FlaskClient, uow: Any) -> None:
+    product = f.product(uow)
     labels = {"method": "GET", "route": "/api/v1/products/{product_id}/", "status": "200"}
     before = _sample("opply_http_requests_total", **labels)
 
@@ -278,9 +276,9 @@ def test_metrics_count_requests_by_route_template_and_status(
 
 
 def test_metrics_count_orders_placed_and_out_of_stock_refusals(
-    client: FlaskClient, container: Container, uow_factory: Any
+    client: FlaskClient, container: Container, uow: Any
 ) -> None:
-    product = f.product(uow_factory, stock=3)
+    product = f.product(uow, stock=3)
     headers = {**f.bearer(client, f.user(container).username), "Idempotency-Key": "metrics-1"}
     placed_before = _sample("opply_orders_placed_total")
     refused_before = _sample("opply_orders_out_of_stock_total")

@@ -19,8 +19,8 @@ TOTAL = 23
 
 
 @pytest.fixture
-def catalogue(uow_factory: Any) -> list[int]:
-    return [f.product(uow_factory).id for _ in range(TOTAL)]
+def catalogue(uow: Any) -> list[int]:
+    return [f.product(uow).id for _ in range(TOTAL)]
 
 
 @pytest.mark.parametrize("page_size", [1, 2, 5, 10, 23, 100])
@@ -37,9 +37,9 @@ def test_every_page_of_the_catalogue_holds_the_next_products_by_id(
 
 
 def test_the_count_follows_products_added_and_deleted(
-    client: FlaskClient, catalogue: list[int], uow_factory: Any, connection: Connection
+    client: FlaskClient, catalogue: list[int], uow: Any, connection: Connection
 ) -> None:
-    f.product(uow_factory)
+    f.product(uow)
     assert client.get("/api/v1/products/").get_json()["count"] == TOTAL + 1
     # No endpoint deletes products; the admin site or an operator may. The triggers follow.
     connection.execute(
@@ -50,10 +50,10 @@ def test_the_count_follows_products_added_and_deleted(
     assert [p["id"] for p in body["results"]] == catalogue[11:21]
 
 
-def test_a_filtered_list_counts_only_what_matches(client: FlaskClient, uow_factory: Any) -> None:
-    f.product(uow_factory, name="Oat flour 25kg", stock=0)
-    f.product(uow_factory, name="Oat bran 5kg", stock=4)
-    f.product(uow_factory, name="Rye 10kg", stock=9)
+def test_a_filtered_list_counts_only_what_matches(client: FlaskClient, uow: Any) -> None:
+    f.product(uow, name="Oat flour 25kg", stock=0)
+    f.product(uow, name="Oat bran 5kg", stock=4)
+    f.product(uow, name="Rye 10kg", stock=9)
     body = client.get("/api/v1/products/?search=oat&in_stock=true").get_json()
     assert body["count"] == 1
     assert [p["name"] for p in body["results"]] == ["Oat bran 5kg"]

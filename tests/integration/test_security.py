@@ -26,7 +26,8 @@ from flask.testing import FlaskClient
 from jwt.warnings import InsecureKeyLengthWarning
 
 from opply.adapters.passwords import Argon2PasswordHasher
-from opply.application.users import CreateUser, NewUser
+from opply.application.dto import NewUser
+from opply.application.users import CreateUser
 from opply.domain.errors import WeakPassword
 from opply.entrypoints.app import create_app
 from opply.entrypoints.config import Settings
@@ -53,9 +54,9 @@ def _is_problem(response: Any, status: int, code: str) -> None:
 
 
 def test_every_order_path_answers_another_customers_order_exactly_like_a_missing_one(
-    client: FlaskClient, container: Container, uow_factory: Any
+    client: FlaskClient, container: Container, uow: Any
 ) -> None:
-    product = f.product(uow_factory, stock=10)
+    product = f.product(uow, stock=10)
     alice, mallory = f.user(container), f.user(container)
     alice_headers = f.bearer(client, alice.username)
     mallory_headers = f.bearer(client, mallory.username)
@@ -245,23 +246,26 @@ def test_garbage_authorization_headers_get_a_401_problem_never_a_500(
 
 
 def test_a_password_hashed_with_weaker_parameters_is_upgraded_on_the_next_login(
-    client: FlaskClient, container: Container, uow_factory: Any
+    client: FlaskClient, container: Container, uow: Any
 ) -> None:
     weak = Argon2PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-    CreateUser(uow_factory(), weak)(NewUser("legacy-user", f.PASSWORD))
-    with uow_factory() as uow:
-        before = uow.users.get_by_username("legacy-user").password_hash  # type: ignore[union-attr]
+    CreateUser(uow, weak)(NewUser(username="legacy-user", password=f.PASSWORD))
+
+    def stored_hash() -> str:
+        with uow.read() as reads:
+            found = reads.credentials("legacy-user")
+        assert found is not None
+        return found.password_hash
+
+    before = stored_hash()
     assert "m=64," in before
 
     wrong = client.post("/api/token/", json={"username": "legacy-user", "password": "nope-nope"})
     assert wrong.status_code == 401
-    with uow_factory() as uow:
-        unchanged = uow.users.get_by_username("legacy-user").password_hash  # type: ignore[union-attr]
-    assert unchanged == before  # a wrong password never rewrites the hash
+    assert stored_hash() == before  # a wrong password never rewrites the hash
 
     f.login(client, "legacy-user")
-    with uow_factory() as uow:
-        after = uow.users.get_by_username("legacy-user").password_hash  # type: ignore[union-attr]
+    after = stored_hash()
     assert after != before
     assert not container.password_hasher().needs_rehash(after)
     f.login(client, "legacy-user")  # and the upgraded hash still takes the same password
@@ -272,7 +276,7 @@ def test_new_accounts_refuse_short_and_common_passwords(
     container: Container, password: str
 ) -> None:
     with pytest.raises(WeakPassword):
-        container.create_user()(NewUser(f"new{uuid.uuid4().hex[:8]}", password))
+        container.create_user()(NewUser(username=f"new{uuid.uuid4().hex[:8]}", password=password))
 
 
 # --- API3: broken object property level authorization (mass assignment) -------------------------
@@ -290,9 +294,9 @@ def test_new_accounts_refuse_short_and_common_passwords(
     ],
 )
 def test_a_customer_cannot_set_server_owned_order_fields(
-    client: FlaskClient, container: Container, uow_factory: Any, extra: dict[str, Any]
+    client: FlaskClient, container: Container, uow: Any, extra: dict[str, Any]
 ) -> None:
-    product = f.product(uow_factory, stock=5)
+    product = f.product(uow, stock=5)
     headers = f.bearer(client, f.user(container).username)
     body = {**f.order_body((product.id, 1)), **extra}
     answer = client.post("/api/v1/orders/", json=body, headers=headers)
@@ -306,9 +310,9 @@ def test_a_customer_cannot_set_server_owned_order_fields(
     "extra", [{"unit_price": "0.01"}, {"line_total": "0.01"}, {"product_name": "Gold"}]
 )
 def test_a_customer_cannot_set_the_price_or_name_on_an_order_line(
-    client: FlaskClient, container: Container, uow_factory: Any, extra: dict[str, Any]
+    client: FlaskClient, container: Container, uow: Any, extra: dict[str, Any]
 ) -> None:
-    product = f.product(uow_factory, stock=5)
+    product = f.product(uow, stock=5)
     headers = f.bearer(client, f.user(container).username)
     body = {"lines": [{"product_id": product.id, "quantity": 1, **extra}]}
     answer = client.post("/api/v1/orders/", json=body, headers=headers)
@@ -317,9 +321,9 @@ def test_a_customer_cannot_set_the_price_or_name_on_an_order_line(
 
 
 def test_staff_cannot_set_a_products_id_either(
-    client: FlaskClient, container: Container, uow_factory: Any
+    client: FlaskClient, container: Container, uow: Any
 ) -> None:
-    product = f.product(uow_factory)
+    product = f.product(uow)
     headers = f.bearer(client, f.user(container, staff=True).username)
     created = client.post(
         "/api/v1/products/",
@@ -362,7 +366,7 @@ def test_page_size_is_at_most_100_and_more_is_a_422_not_a_silent_cap(
 
 
 def test_an_order_has_at_most_100_lines(
-    client: FlaskClient, container: Container, uow_factory: Any
+    client: FlaskClient, container: Container, uow: Any
 ) -> None:
     headers = f.bearer(client, f.user(container).username)
     body = f.order_body(*((n, 1) for n in range(1, 102)))
@@ -397,10 +401,10 @@ def test_every_string_a_client_sends_has_a_length_bound(
 
 
 def test_search_and_idempotency_keys_have_length_bounds_too(
-    client: FlaskClient, container: Container, uow_factory: Any
+    client: FlaskClient, container: Container, uow: Any
 ) -> None:
     _is_problem(client.get(f"/api/v1/products/?search={'s' * 101}"), 422, "validation_error")
-    product = f.product(uow_factory)
+    product = f.product(uow)
     headers = f.bearer(client, f.user(container).username)
     answer = client.post(
         "/api/v1/orders/",
@@ -538,9 +542,9 @@ def test_an_invalid_rate_limit_setting_stops_the_app_from_starting(
 
 
 def test_a_customer_gets_403_on_every_staff_operation_and_nothing_changes(
-    client: FlaskClient, container: Container, uow_factory: Any
+    client: FlaskClient, container: Container, uow: Any
 ) -> None:
-    product = f.product(uow_factory, price="10.00", stock=5)
+    product = f.product(uow, price="10.00", stock=5)
     headers = f.bearer(client, f.user(container).username)
     for method, path, body in (
         ("POST", "/api/v1/products/", {"name": "Mine", "price": "0.01"}),
@@ -556,9 +560,9 @@ def test_a_customer_gets_403_on_every_staff_operation_and_nothing_changes(
 
 
 def test_anonymous_callers_get_401_on_every_customer_and_staff_operation(
-    client: FlaskClient, uow_factory: Any
+    client: FlaskClient, uow: Any
 ) -> None:
-    product = f.product(uow_factory)
+    product = f.product(uow)
     for method, path in (
         ("GET", "/api/v1/orders/"),
         ("POST", "/api/v1/orders/"),
@@ -577,13 +581,14 @@ def test_anonymous_callers_get_401_on_every_customer_and_staff_operation(
 
 
 def test_an_unexpected_error_is_a_500_problem_without_a_stack_trace(
-    client: FlaskClient, container: Container
+    database: Database, container: Container
 ) -> None:
     def explode(*_: Any, **__: Any) -> Any:
         raise RuntimeError("database password is hunter2")
 
+    # Overridden before the app is built: the app takes its use cases when it is wired.
     with container.list_products.override(providers.Object(explode)):
-        answer = client.get("/api/v1/products/")
+        answer = _app(database, container).test_client().get("/api/v1/products/")
     _is_problem(answer, 500, "internal_error")
     text = answer.get_data(as_text=True)
     for leak in ("Traceback", "hunter2", "RuntimeError", "File ", ".py"):

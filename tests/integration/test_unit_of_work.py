@@ -1,12 +1,13 @@
-"""The SQL unit of work on SQLite and PostgreSQL: a commit persists, anything else leaves nothing
-behind; the database's own constraints back the domain; the migrations go down and up cleanly.
+"""Units of work, in their two modes: a write commits or leaves nothing behind, a read can
+neither commit nor write; on SQLite and PostgreSQL the database's own constraints back the
+domain, and the migrations go down and up cleanly.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -15,21 +16,24 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, event, func, inspect, select, text
+from sqlalchemy import create_engine, event, func, inspect, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from opply.adapters.database import make_engine, make_session_factory
+from opply.adapters.database import make_engine, make_read_engine, make_session_factory
 from opply.adapters.migrations import runner
 from opply.adapters.orm import metadata, order_lines, orders, products
-from opply.adapters.sqlalchemy_uow import SqlAlchemyUnitOfWork
+from opply.adapters.sql_uow import SqlUnitOfWork
 from opply.application.dto import PlaceOrderCommand
 from opply.application.orders import PlaceOrder
+from opply.application.unit_of_work import UnitOfWork, UnitOfWorkError
 from opply.domain.errors import OutOfStock
 from opply.domain.model import LineRequest, Order, OrderLine, Product, User
+from opply.entrypoints.api.dumping import compiled_dumper
+from opply.entrypoints.api.schemas import OrderSchema
 from tests.integration.conftest import Database
+from tests.integration.contract import add_products, add_user
 
-UowFactory = Callable[[], SqlAlchemyUnitOfWork]
 NOW = datetime(2026, 11, 24, 10, 15, tzinfo=UTC)
 
 
@@ -42,116 +46,161 @@ class Boom(Exception):
     pass
 
 
-def _product(uow_factory: UowFactory, stock: int = 10, name: str = "Oat flour 25kg") -> int:
-    with uow_factory().for_write() as uow:
-        product = Product(name, Decimal("12.50"), stock)
-        uow.products.add(product)
-        uow.commit()
-    assert product.id is not None
-    return product.id
+def _stocks(uow: UnitOfWork, *product_ids: int) -> list[int | None]:
+    with uow.read() as reads:
+        found = [reads.product(pid) for pid in product_ids]
+    return [None if p is None else p.quantity_in_stock for p in found]
 
 
-def _customer(uow_factory: UowFactory) -> int:
-    with uow_factory().for_write() as uow:
-        user = User(f"buyer-{uuid.uuid4().hex}", "hash")
-        uow.users.add(user)
-        uow.commit()
-    assert user.id is not None
-    return user.id
-
-
-def _stocks(uow_factory: UowFactory, *product_ids: int) -> list[int | None]:
-    with uow_factory() as uow:
-        found = [uow.products.get(pid) for pid in product_ids]
-        return [None if p is None else p.quantity_in_stock for p in found]
-
-
-def _rows(uow_factory: UowFactory) -> dict[str, int]:
-    with uow_factory() as uow:
+def _rows(uow: SqlUnitOfWork) -> dict[str, int]:
+    with uow.read() as reads:
         return {
-            table.name: uow.session.scalar(select(func.count()).select_from(table)) or 0
+            table.name: reads.execute(select(func.count()).select_from(table)).scalar_one()
             for table in (products, orders, order_lines)
         }
 
 
-def test_a_committed_change_is_seen_by_the_next_unit_of_work(uow_factory: UowFactory) -> None:
-    pid = _product(uow_factory, stock=10)
-    with uow_factory().for_write() as uow:
+# --- both modes, every implementation (in memory, SQLite, PostgreSQL) ----------------------
+
+
+def test_a_committed_change_is_seen_by_the_next_unit_of_work(contract_uow: UnitOfWork) -> None:
+    [pid] = add_products(contract_uow, ("Oat", 10))
+    with contract_uow.write() as uow:
         uow.products.get_for_update([pid])[pid].take(4)
         uow.commit()
-    assert _stocks(uow_factory, pid) == [6]
+    assert _stocks(contract_uow, pid) == [6]
 
 
-def test_leaving_without_commit_rolls_everything_back(uow_factory: UowFactory) -> None:
-    pid = _product(uow_factory, stock=10)
-    before = _rows(uow_factory)
-    with uow_factory().for_write() as uow:
+def test_leaving_a_write_without_commit_leaves_nothing(contract_uow: UnitOfWork) -> None:
+    [pid] = add_products(contract_uow, ("Oat", 10))
+    with contract_uow.write() as uow:
         uow.products.get_for_update([pid])[pid].take(4)
-        uow.products.add(Product("Never committed", Decimal("1.00"), 1))
-        uow.session.flush()  # the writes reach the database, and still must not stay
-    assert _stocks(uow_factory, pid) == [10]
-    assert _rows(uow_factory) == before
+        uow.products.add(Product(name="Never committed", price=Decimal("1.00")))
+        uow.users.add(User(username="never-committed", password_hash="-"))
+    assert _stocks(contract_uow, pid) == [10]
+    with contract_uow.read() as reads:
+        assert reads.user("never-committed") is None
 
 
-def test_an_exception_inside_rolls_back_even_after_a_flush(uow_factory: UowFactory) -> None:
-    pid = _product(uow_factory, stock=10)
-    before = _rows(uow_factory)
+def test_an_exception_inside_a_write_rolls_it_back(contract_uow: UnitOfWork) -> None:
+    [pid] = add_products(contract_uow, ("Oat", 10))
 
     def write_then_fail() -> None:
-        with uow_factory().for_write() as uow:
+        with contract_uow.write() as uow:
             uow.products.get_for_update([pid])[pid].take(4)
-            uow.products.add(Product("Never committed", Decimal("1.00"), 1))
-            uow.session.flush()
             raise Boom
 
     with pytest.raises(Boom):
         write_then_fail()
-    assert _stocks(uow_factory, pid) == [10]
-    assert _rows(uow_factory) == before
+    assert _stocks(contract_uow, pid) == [10]
+
+
+def test_changes_after_a_commit_are_rolled_back(contract_uow: UnitOfWork) -> None:
+    [pid] = add_products(contract_uow, ("Oat", 5))
+    with contract_uow.write() as uow:
+        uow.products.get_for_update([pid])[pid].take(1)
+        uow.commit()
+        uow.products.get_for_update([pid])[pid].take(1)
+    assert _stocks(contract_uow, pid) == [4]
+
+
+def test_a_commit_outside_its_write_unit_of_work_raises(contract_uow: UnitOfWork) -> None:
+    [pid] = add_products(contract_uow, ("Oat", 5))
+    writes = contract_uow.write()
+    with pytest.raises(UnitOfWorkError, match="outside"):
+        writes.commit()  # never entered
+    with writes as uow:
+        uow.products.get_for_update([pid])[pid].take(1)
+    with pytest.raises(UnitOfWorkError, match="outside"):
+        writes.commit()  # after it ended: the change was rolled back and stays so
+    assert _stocks(contract_uow, pid) == [5]
+
+
+def test_a_read_unit_of_work_cannot_commit_and_has_no_repositories(
+    contract_uow: UnitOfWork,
+) -> None:
+    [pid] = add_products(contract_uow, ("Oat", 5))
+    with contract_uow.read() as reads:
+        with pytest.raises(UnitOfWorkError, match="cannot commit"):
+            reads.commit()
+        for repository in ("products", "orders", "users", "refresh_tokens", "idempotency"):
+            assert not hasattr(reads, repository)
+        assert reads.product(pid) is not None
+
+
+# --- the SQL units of work -------------------------------------------------------------------
+
+
+def test_a_read_unit_of_work_refuses_a_write_statement(uow: SqlUnitOfWork) -> None:
+    [pid] = add_products(uow, ("Oat", 5))
+    with uow.read() as reads:
+        with pytest.raises(UnitOfWorkError, match="only SELECTs"):
+            reads.execute(update(products).values(quantity_in_stock=0))
+        with pytest.raises(UnitOfWorkError, match="only SELECTs"):
+            reads.execute(text("DELETE FROM products"))
+    assert _stocks(uow, pid) == [5]
+
+
+def test_a_flushed_write_left_without_commit_leaves_nothing(uow: SqlUnitOfWork) -> None:
+    [pid] = add_products(uow, ("Oat", 10))
+    before = _rows(uow)
+    with uow.write() as tx:
+        tx.products.get_for_update([pid])[pid].take(4)
+        tx.products.add(Product(name="Never committed", price=Decimal("1.00")))
+        tx.session.flush()  # the writes reach the database, and still must not stay
+    assert _stocks(uow, pid) == [10]
+    assert _rows(uow) == before
 
 
 def test_an_order_failing_on_its_third_line_leaves_nothing_half_written(
-    uow_factory: UowFactory,
+    uow: SqlUnitOfWork,
 ) -> None:
-    a, b, c = (_product(uow_factory, stock=s, name=n) for n, s in [("A", 5), ("B", 5), ("C", 1)])
-    customer = _customer(uow_factory)
-    before = _rows(uow_factory)
+    a, b, c = add_products(uow, ("A", 5), ("B", 5), ("C", 1))
+    customer = add_user(uow)
+    before = _rows(uow)
 
     def place_line_by_line() -> None:
-        with uow_factory().for_write() as uow:
-            found = uow.products.get_for_update([a, b, c])
+        with uow.write() as tx:
+            found = tx.products.get_for_update([a, b, c])
             lines = []
             for pid, qty in [(a, 2), (b, 3), (c, 2)]:
                 found[pid].take(qty)  # the third line raises, after two lines were taken
-                lines.append(OrderLine(pid, found[pid].name, found[pid].price, qty))
-                uow.session.flush()
-            uow.orders.add(Order(customer, NOW, "EUR", lines=lines))
-            uow.commit()
+                lines.append(
+                    OrderLine(
+                        product_id=pid,
+                        product_name=found[pid].name,
+                        unit_price=found[pid].price,
+                        quantity=qty,
+                    )
+                )
+                tx.session.flush()
+            tx.orders.add(Order(customer_id=customer, created_at=NOW, currency="EUR", lines=lines))
+            tx.commit()
 
     with pytest.raises(OutOfStock) as refused:
         place_line_by_line()
     assert [(s.product_id, s.requested, s.available) for s in refused.value.shortages] == [
         (c, 2, 1)
     ]
-    assert _stocks(uow_factory, a, b, c) == [5, 5, 1]
-    assert _rows(uow_factory) == before
+    assert _stocks(uow, a, b, c) == [5, 5, 1]
+    assert _rows(uow) == before
 
 
 def test_the_place_order_use_case_changes_nothing_when_one_line_of_three_is_short(
-    uow_factory: UowFactory,
+    uow: SqlUnitOfWork,
 ) -> None:
-    a, b, c = (_product(uow_factory, stock=s, name=n) for n, s in [("A", 5), ("B", 5), ("C", 1)])
-    customer = _customer(uow_factory)
-    before = _rows(uow_factory)
-    place = PlaceOrder(uow_factory(), _Clock(), "EUR")
-    lines = [LineRequest(a, 2), LineRequest(b, 3), LineRequest(c, 2)]
+    a, b, c = add_products(uow, ("A", 5), ("B", 5), ("C", 1))
+    customer = add_user(uow)
+    before = _rows(uow)
+    place = PlaceOrder(uow, _Clock(), "EUR", compiled_dumper(OrderSchema))
+    lines = [LineRequest(product_id=pid, quantity=q) for pid, q in [(a, 2), (b, 3), (c, 2)]]
     with pytest.raises(OutOfStock):
-        place(PlaceOrderCommand(customer, lines, idempotency_key="k-1"))
-    assert _stocks(uow_factory, a, b, c) == [5, 5, 1]
-    assert _rows(uow_factory) == before
+        place(PlaceOrderCommand(customer_id=customer, lines=lines, idempotency_key="k-1"))
+    assert _stocks(uow, a, b, c) == [5, 5, 1]
+    assert _rows(uow) == before
     # The failed attempt did not keep its key: the same key can place the order later.
-    with uow_factory().for_write() as uow:
-        assert uow.idempotency.claim(customer, "k-1", NOW)
+    with uow.write() as tx:
+        assert tx.idempotency.claim(customer, "k-1", NOW)
 
 
 @pytest.mark.parametrize(
@@ -165,54 +214,45 @@ def test_the_place_order_use_case_changes_nothing_when_one_line_of_three_is_shor
     ],
 )
 def test_the_database_refuses_negative_stock_and_prices_even_if_code_bypasses_the_domain(
-    uow_factory: UowFactory, statement: str, constraint: str
+    uow: SqlUnitOfWork, statement: str, constraint: str
 ) -> None:
-    pid = _product(uow_factory, stock=10)
+    [pid] = add_products(uow, ("Oat", 10))
 
     def bypass_the_domain() -> None:
-        with uow_factory().for_write() as uow:
-            uow.session.execute(text(statement), {"id": pid})
-            uow.commit()
+        with uow.write() as tx:
+            tx.session.execute(text(statement), {"id": pid})
+            tx.commit()
 
     with pytest.raises(IntegrityError) as refused:
         bypass_the_domain()
     assert constraint in str(refused.value) or "CHECK constraint failed" in str(refused.value)
-    assert _stocks(uow_factory, pid) == [10]
+    assert _stocks(uow, pid) == [10]
 
 
-def test_the_database_refuses_an_order_line_of_zero_units(uow_factory: UowFactory) -> None:
-    pid = _product(uow_factory, stock=10)
-    customer = _customer(uow_factory)
-    with uow_factory().for_write() as uow:
-        order = Order(customer, NOW, "EUR", lines=[OrderLine(pid, "A", Decimal("1.00"), 1)])
-        uow.orders.add(order)
-        uow.commit()
+def test_the_database_refuses_an_order_line_of_zero_units(uow: SqlUnitOfWork) -> None:
+    [pid] = add_products(uow, ("Oat", 10))
+    customer = add_user(uow)
+    line = OrderLine(product_id=pid, product_name="A", unit_price=Decimal("1.00"), quantity=1)
+    order = Order(customer_id=customer, created_at=NOW, currency="EUR", lines=[line])
+    with uow.write() as tx:
+        tx.orders.add(order)
+        tx.commit()
 
     def zero_the_line() -> None:
-        with uow_factory().for_write() as uow:
-            uow.session.execute(
+        with uow.write() as tx:
+            tx.session.execute(
                 text("UPDATE order_lines SET quantity = 0 WHERE order_id = :id"), {"id": order.id}
             )
-            uow.commit()
+            tx.commit()
 
     with pytest.raises(IntegrityError):
         zero_the_line()
 
 
-def test_the_database_refuses_a_second_user_with_the_same_username(
-    uow_factory: UowFactory,
-) -> None:
-    with uow_factory().for_write() as uow:
-        uow.users.add(User("same-name", "hash"))
-        uow.commit()
-
-    def add_again() -> None:
-        with uow_factory().for_write() as uow:
-            uow.users.add(User("same-name", "other"))
-            uow.commit()
-
+def test_the_database_refuses_a_second_user_with_the_same_username(uow: SqlUnitOfWork) -> None:
+    add_user(uow, "same-name")
     with pytest.raises(IntegrityError):
-        add_again()
+        add_user(uow, "same-name")
 
 
 def test_the_migrations_go_down_to_base_and_up_again(tmp_path: Path) -> None:
@@ -230,9 +270,9 @@ def test_the_migrations_go_down_to_base_and_up_again(tmp_path: Path) -> None:
         runner.upgrade(engine)
         assert set(inspect(engine).get_table_names()) >= expected
         # The re-created schema works end to end, constraints included.
-        uow_factory = lambda: SqlAlchemyUnitOfWork(make_session_factory(engine))  # noqa: E731
-        pid = _product(uow_factory, stock=3)
-        assert _stocks(uow_factory, pid) == [3]
+        again = SqlUnitOfWork(read_bind=engine, session_factory=make_session_factory(engine))
+        [pid] = add_products(again, ("Oat", 3))
+        assert _stocks(again, pid) == [3]
         with pytest.raises(IntegrityError), engine.begin() as conn:
             conn.execute(text("UPDATE products SET quantity_in_stock = -1"))
     finally:
@@ -280,31 +320,62 @@ def test_two_migration_runs_at_once_both_succeed_and_leave_one_schema(
         admin.dispose()
 
 
-def test_a_read_gives_its_connection_back_to_the_pool_out_of_autocommit(
-    postgres_database: Database,
-) -> None:
-    """Reads run in autocommit on PostgreSQL; a connection must never return to the pool so,
-    or the next order's SELECT ... FOR UPDATE would hold its locks for one statement only."""
+# --- on PostgreSQL's real engines: reads in autocommit, writes in transactions ------------
+
+
+@pytest.fixture
+def engines(postgres_database: Database, committed_db: Database) -> Iterator[SqlUnitOfWork]:
+    """The service's own engines (not the tests' rolled-back transaction): real commits."""
     engine = make_engine(postgres_database.url, pool_size=1, max_overflow=0)
-    states_at_checkin: list[bool] = []
+    read_engine = make_read_engine(engine, pool_size=1, max_overflow=0)
+    modes: list[tuple[str, bool]] = []
 
-    def _checked_in(dbapi_connection: Any, _record: Any) -> None:
-        states_at_checkin.append(bool(dbapi_connection.autocommit))
+    def _checked_out(name: str) -> Any:
+        def record(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+            modes.append((name, bool(dbapi_connection.autocommit)))
 
-    # insert=True: before the engine's own safety net, to see what the unit of work left.
-    event.listen(engine.pool, "checkin", _checked_in, insert=True)
+        return record
+
+    event.listen(engine.pool, "checkout", _checked_out("write"))
+    event.listen(read_engine.pool, "checkout", _checked_out("read"))
+    uow = SqlUnitOfWork(read_bind=read_engine, session_factory=make_session_factory(engine))
+    uow.modes = modes  # type: ignore[attr-defined]
     try:
-        uow = SqlAlchemyUnitOfWork(make_session_factory(engine))
-        with uow:
-            uow.users.get_by_username("nobody")
-
-        def failing_read() -> None:
-            with uow:
-                uow.users.get_by_username("nobody")
-                raise ZeroDivisionError
-
-        with pytest.raises(ZeroDivisionError):
-            failing_read()
-        assert states_at_checkin == [False, False]
+        yield uow
     finally:
+        read_engine.dispose()
         engine.dispose()
+
+
+def test_on_postgresql_reads_run_in_autocommit_and_writes_never_do(engines: SqlUnitOfWork) -> None:
+    [pid] = add_products(engines, ("Oat", 5))
+    assert _stocks(engines, pid) == [5]
+    with engines.write() as tx:
+        tx.products.get_for_update([pid])[pid].take(1)
+        tx.commit()
+    assert _stocks(engines, pid) == [4]
+    modes: list[tuple[str, bool]] = engines.modes  # type: ignore[attr-defined]
+    assert set(modes) == {("write", False), ("read", True)}
+
+
+def test_on_postgresql_a_write_refused_in_a_read_leaves_nothing(engines: SqlUnitOfWork) -> None:
+    """Autocommit keeps every statement at once: the read unit of work must never run one
+    that writes, even by mistake."""
+    [pid] = add_products(engines, ("Oat", 5))
+    with engines.read() as reads, pytest.raises(UnitOfWorkError):
+        reads.execute(update(products).where(products.c.id == pid).values(quantity_in_stock=0))
+    assert _stocks(engines, pid) == [5]
+
+
+def test_on_postgresql_a_flushed_write_left_without_commit_leaves_nothing(
+    engines: SqlUnitOfWork,
+) -> None:
+    [pid] = add_products(engines, ("Oat", 5))
+    with engines.write() as tx:
+        tx.products.get_for_update([pid])[pid].take(5)
+        tx.session.flush()
+        tx.session.execute(text("UPDATE products SET name = 'changed' WHERE id = :id"), {"id": pid})
+    with engines.read() as reads:
+        view = reads.product(pid)
+    assert view is not None
+    assert (view.name, view.quantity_in_stock) == ("Oat", 5)

@@ -22,6 +22,8 @@ from opply.adapters.tokens import JwtTokenService
 from opply.application.dto import PlaceOrderCommand
 from opply.application.orders import PlaceOrder
 from opply.domain.model import LineRequest, Product, User
+from opply.entrypoints.api.dumping import compiled_dumper
+from opply.entrypoints.api.schemas import OrderSchema
 
 SECRET = "unit-test-secret-that-is-long-enough-for-hs256"
 ISSUER = "opply-unit-tests"
@@ -89,8 +91,8 @@ def add_product(store: InMemoryStore) -> Callable[..., int]:
     """Create a product in the store and return its id."""
 
     def add(name: str = "Oat flour 25kg", price: str = "12.50", stock: int = 10) -> int:
-        product = Product(name, Decimal(price), stock)
-        with InMemoryUnitOfWork(store) as uow:
+        product = Product(name=name, price=Decimal(price), quantity_in_stock=stock)
+        with InMemoryUnitOfWork(store).write() as uow:
             uow.products.add(product)
             uow.commit()
         assert product.id is not None
@@ -128,8 +130,13 @@ def add_user(store: InMemoryStore, hasher: FakePasswordHasher) -> Callable[..., 
         is_staff: bool = False,
         is_active: bool = True,
     ) -> int:
-        user = User(username, hasher.hash(password), is_staff=is_staff, is_active=is_active)
-        with InMemoryUnitOfWork(store) as uow:
+        user = User(
+            username=username,
+            password_hash=hasher.hash(password),
+            is_staff=is_staff,
+            is_active=is_active,
+        )
+        with InMemoryUnitOfWork(store).write() as uow:
             uow.users.add(user)
             uow.commit()
         assert user.id is not None
@@ -140,7 +147,8 @@ def add_user(store: InMemoryStore, hasher: FakePasswordHasher) -> Callable[..., 
 
 @pytest.fixture
 def place_order(uow: InMemoryUnitOfWork, clock: FixedClock) -> PlaceOrder:
-    return PlaceOrder(uow, clock, CURRENCY)
+    # The answer kept for an Idempotency-Key is the API's own wire format.
+    return PlaceOrder(uow, clock, CURRENCY, compiled_dumper(OrderSchema))
 
 
 @pytest.fixture
@@ -148,6 +156,7 @@ def order_for(place_order: PlaceOrder) -> Callable[..., int]:
     """Place an order for a customer and return its id."""
 
     def place(customer_id: int, requested: Sequence[LineRequest], key: str | None = None) -> int:
-        return place_order(PlaceOrderCommand(customer_id, requested, key)).order.id
+        command = PlaceOrderCommand(customer_id=customer_id, lines=requested, idempotency_key=key)
+        return place_order(command).order_id
 
     return place

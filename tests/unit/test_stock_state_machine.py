@@ -7,6 +7,7 @@ After every step the stock must match the model, never go below zero, and accoun
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -22,10 +23,9 @@ from hypothesis.stateful import (
 )
 
 from opply.adapters.memory import FixedClock, InMemoryStore, InMemoryUnitOfWork
-from opply.application.dto import PageRequest, PlaceOrderCommand
+from opply.application.dto import NewProduct, PageRequest, PlaceOrderCommand, ProductFilter
 from opply.application.orders import CancelMyOrder, ListMyOrders, PlaceOrder
-from opply.application.ports import ProductFilter
-from opply.application.products import CreateProduct, ListProducts, NewProduct, RestockProduct
+from opply.application.products import CreateProduct, ListProducts, RestockProduct
 from opply.domain.errors import (
     IdempotencyKeyReused,
     OrderNotCancellable,
@@ -34,12 +34,19 @@ from opply.domain.errors import (
     Shortage,
     UnknownProducts,
 )
-from opply.domain.model import LineRequest, Order, OrderStatus
+from opply.domain.model import LineRequest, Order, OrderStatus, User
+from opply.entrypoints.api.dumping import compiled_dumper
+from opply.entrypoints.api.schemas import OrderSchema
 
 CUSTOMERS = (1, 2, 3)
 UNKNOWN_IDS = (90, 91)
 PRICES = ("0.10", "0.99", "3.33", "12.50")
 EVERYTHING = PageRequest(page=1, page_size=10_000)
+
+
+def command(customer: int, lines: Iterable[tuple[int, int]], key: str | None) -> PlaceOrderCommand:
+    requested = [LineRequest(product_id=p, quantity=q) for p, q in lines]
+    return PlaceOrderCommand(customer_id=customer, lines=requested, idempotency_key=key)
 
 
 @dataclass
@@ -56,7 +63,11 @@ class StockMachine(RuleBasedStateMachine):
         self.store = InMemoryStore()
         self.uow = InMemoryUnitOfWork(self.store)
         self.clock = FixedClock()
-        self.place = PlaceOrder(self.uow, self.clock, "EUR")
+        self.place = PlaceOrder(self.uow, self.clock, "EUR", compiled_dumper(OrderSchema))
+        with self.uow.write() as uow:
+            for customer in CUSTOMERS:
+                uow.users.add(User(username=f"customer{customer}", password_hash="-"))
+            uow.commit()
         self.cancel_order = CancelMyOrder(self.uow)
         self.restock_product = RestockProduct(self.uow)
         # The model.
@@ -76,7 +87,9 @@ class StockMachine(RuleBasedStateMachine):
     def create_products(self, products: list[tuple[int, str]]) -> None:
         create = CreateProduct(self.uow)
         for i, (stock, price) in enumerate(products):
-            view = create(NewProduct(f"Product {i}", Decimal(price), stock))
+            view = create(
+                NewProduct(name=f"Product {i}", price=Decimal(price), quantity_in_stock=stock)
+            )
             self.initial[view.id] = stock
             self.restocked[view.id] = 0
             self.stock[view.id] = stock
@@ -112,12 +125,12 @@ class StockMachine(RuleBasedStateMachine):
         if with_key:
             key = f"key-{self.next_key}"
             self.next_key += 1
-        cmd = PlaceOrderCommand(customer, [LineRequest(p, q) for p, q in wanted.items()], key)
+        cmd = command(customer, wanted.items(), key)
         before = dict(self.stock)
 
         unknown = sorted(p for p in wanted if p not in self.stock)
         short = {
-            Shortage(p, q, self.stock[p])
+            Shortage(product_id=p, requested=q, available=self.stock[p])
             for p, q in wanted.items()
             if p in self.stock and q > self.stock[p]
         }
@@ -132,13 +145,13 @@ class StockMachine(RuleBasedStateMachine):
         else:
             placed = self.place(cmd)
             assert not placed.replayed
-            assert placed.order.id not in self.orders
-            assert {ln.product_id: ln.quantity for ln in placed.order.lines} == wanted
-            self.orders[placed.order.id] = ModelOrder(customer, wanted)
+            assert placed.order_id not in self.orders
+            assert {ln["product_id"]: ln["quantity"] for ln in placed.body["lines"]} == wanted
+            self.orders[placed.order_id] = ModelOrder(customer, wanted)
             for p, q in wanted.items():
                 self.stock[p] -= q
             if key is not None:
-                self.keys[(customer, key)] = (placed.order.id, wanted)
+                self.keys[(customer, key)] = (placed.order_id, wanted)
             return
         assert self.current_stock() == before  # a refused order changes nothing
 
@@ -150,11 +163,9 @@ class StockMachine(RuleBasedStateMachine):
         # A client may send the lines in another order; it is still the same request.
         shuffled = data.draw(st.permutations(sorted(wanted.items())), label="line order")
         before = self.current_stock()
-        placed = self.place(
-            PlaceOrderCommand(customer, [LineRequest(p, q) for p, q in shuffled], key)
-        )
+        placed = self.place(command(customer, shuffled, key))
         assert placed.replayed
-        assert placed.order.id == order_id
+        assert placed.order_id == order_id
         assert self.current_stock() == before  # a replay never changes stock
 
     @precondition(lambda self: self.keys)
@@ -165,9 +176,7 @@ class StockMachine(RuleBasedStateMachine):
         changed = {p: q + extra for p, q in wanted.items()}
         before = self.current_stock()
         with pytest.raises(IdempotencyKeyReused):
-            self.place(
-                PlaceOrderCommand(customer, [LineRequest(p, q) for p, q in changed.items()], key)
-            )
+            self.place(command(customer, changed.items(), key))
         assert self.current_stock() == before
 
     @precondition(lambda self: self.orders)

@@ -1,7 +1,16 @@
-"""Engines and session factories, built on demand (nothing at import time)."""
+"""Engines and session factories, built on demand (nothing at import time).
+
+Two engines share one database: the **write** engine runs transactions (the ORM session of a
+write unit of work), the **read** engine runs the read unit of work's queries. On PostgreSQL the
+read engine's connections stay in autocommit for their whole life: a query is one round trip,
+with no BEGIN or ROLLBACK around it (at READ COMMITTED every statement takes its own snapshot
+anyway, and reads take no locks), and no connection ever switches mode, so none can reach a
+writer in the wrong one. SQLite has one engine for both.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -11,50 +20,58 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from opply.adapters.orm import start_mappers
 
+log = logging.getLogger("opply.database")
+
 WRITE_OPTION = "opply_write"
 # A pooled connection idle for longer than this is pinged before use. One busy within this
 # window is not: a "SELECT 1" round trip before every transaction cost a fifth of an order's
-# time under load (docs/performance.md). If the server restarts while connections are busy, the
-# first statement on a dead connection fails, SQLAlchemy invalidates the whole pool, and the
-# next checkouts reconnect.
+# time under load (docs/performance.md).
 PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
 
 
 def make_engine(
     url: str, *, pool_size: int = 5, max_overflow: int = 5, echo: bool = False
 ) -> Engine:
+    """The write engine (on SQLite, the only one)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, echo=echo)
+    return _server_engine(url, pool_size=pool_size, max_overflow=max_overflow, echo=echo)
+
+
+def make_read_engine(
+    write_engine: Engine, *, pool_size: int = 5, max_overflow: int = 5, echo: bool = False
+) -> Engine:
+    """The read engine beside ``write_engine``: its own pool of autocommit connections on a
+    server database; the write engine itself on SQLite, whose reads run in a deferred BEGIN."""
+    if is_sqlite(write_engine):
+        return write_engine
+    return _server_engine(
+        write_engine.url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        echo=echo,
+        isolation_level="AUTOCOMMIT",
+    )
+
+
+def _server_engine(url: Any, **options: Any) -> Engine:
     connect_args: dict[str, Any] = {}
-    if parsed.get_backend_name() == "postgresql":
+    if make_url(url).get_backend_name() == "postgresql":
         connect_args = {"connect_timeout": 5, "application_name": "opply"}
     engine = create_engine(
         url,
-        echo=echo,
-        pool_size=pool_size,
-        max_overflow=max_overflow,
         pool_timeout=10,
         pool_recycle=1800,
         connect_args=connect_args,
+        **options,
     )
     _ping_idle_connections(engine)  # a restarted database heals without restarting the app
-    if parsed.get_backend_name() == "postgresql":
-        _never_pool_autocommit(engine)
     return engine
-
-
-def _never_pool_autocommit(engine: Engine) -> None:
-    """Safety net: no connection goes back to the pool in autocommit mode.
-
-    Read units of work switch psycopg2 to autocommit and switch it back themselves; should one
-    ever fail to, the next writer's SELECT ... FOR UPDATE would hold its locks for one statement
-    only."""
-
-    @event.listens_for(engine.pool, "checkin")
-    def _checked_in(dbapi_connection: Any, _record: Any) -> None:
-        if dbapi_connection is not None and getattr(dbapi_connection, "autocommit", False):
-            dbapi_connection.autocommit = False
 
 
 def _ping_idle_connections(engine: Engine) -> None:
@@ -76,7 +93,8 @@ def _ping_idle_connections(engine: Engine) -> None:
                 cursor.execute("SELECT 1")
             finally:
                 cursor.close()
-            dbapi_connection.rollback()
+            if not getattr(dbapi_connection, "autocommit", False):
+                dbapi_connection.rollback()
         except Exception as error:
             # The pool drops this connection and checks out (or opens) another one.
             raise exc.DisconnectionError() from error
@@ -133,7 +151,5 @@ def ping(engine: Engine, timeout_seconds: float = 2.0) -> bool:
             connection.rollback()
         return True
     except Exception:  # any failure means "not ready"; the reason goes to the log
-        import logging
-
-        logging.getLogger("opply.health").warning("database ping failed", exc_info=True)
+        log.warning("database ping failed", exc_info=True)
         return False

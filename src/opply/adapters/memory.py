@@ -1,7 +1,8 @@
 """In-memory twins of every port: fast, deterministic test doubles with the same contract.
 
-A unit of work works on a deep copy of the store and publishes it on commit, so a rollback
-really leaves nothing behind. One lock serialises transactions, like a serialisable database.
+A write unit of work works on a deep copy of the store and publishes it on commit, so a rollback
+really leaves nothing behind; a read unit of work reads the published store and builds the same
+views the SQL reads do. One lock serialises units of work, like a serialisable database.
 """
 
 from __future__ import annotations
@@ -14,20 +15,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from opply.application.dto import OrderView, ProductView
-from opply.application.ports import (
+from opply.application.dto import (
+    Credentials,
+    CustomerView,
     OrderFilter,
+    OrderView,
     Page,
+    PageRequest,
     ProductFilter,
-    ProductSort,
+    ProductView,
     UserAccess,
     UserFilter,
+    UserView,
+    view_of_order,
 )
-from opply.application.unit_of_work import UnitOfWork
+from opply.application.unit_of_work import ReadUnitOfWork, UnitOfWorkError, WriteUnitOfWork
 from opply.domain.model import (
     IdempotencyRecord,
     Order,
-    OrderStatus,
     Product,
     RefreshToken,
     User,
@@ -57,15 +62,116 @@ class InMemoryStore:
         self.commits = 0
 
 
-def _product_sort_key(sort: ProductSort) -> tuple[bool, Callable[[Product], Any]]:
-    """(descending?, key) for ``sort``."""
-    keys: dict[str, Callable[[Product], Any]] = {
-        "id": lambda p: p.id or 0,
-        "name": lambda p: p.name,
-        "price": lambda p: p.price,
-        "stock": lambda p: p.quantity_in_stock,
-    }
-    return sort.value.startswith("-"), keys[sort.value.lstrip("-")]
+def _page(found: list[Any], page: PageRequest) -> Page[Any]:
+    return Page(items=found[page.offset : page.offset + page.page_size], total=len(found))
+
+
+def _view(view_type: Any, entity: Any) -> Any:
+    """A view of an entity, field by field, by name: the SQL reads select the same names."""
+    return view_type(**{name: getattr(entity, name) for name in view_type._fields})
+
+
+_PRODUCT_SORT_KEYS: dict[str, Callable[[Product], Any]] = {
+    "id": lambda p: p.id or 0,
+    "name": lambda p: p.name,
+    "price": lambda p: p.price,
+    "stock": lambda p: p.quantity_in_stock,
+}
+
+
+class InMemoryReadUnitOfWork(ReadUnitOfWork):
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+        self._tables: _Tables | None = None
+
+    def _begin(self) -> None:
+        self._store.lock.acquire()
+        self._tables = self._store.tables
+
+    def _end(self) -> None:
+        self._tables = None
+        self._store.lock.release()
+
+    @property
+    def _t(self) -> _Tables:
+        if self._tables is None:
+            raise UnitOfWorkError("read outside its unit of work (use `with uow.read()`)")
+        return self._tables
+
+    def product(self, product_id: int) -> ProductView | None:
+        product = self._t.products.get(product_id)
+        return _view(ProductView, product) if product is not None else None
+
+    def product_page(self, flt: ProductFilter, page: PageRequest) -> Page[ProductView]:
+        search = flt.search.casefold() if flt.search else None
+        found = [
+            p
+            for _, p in sorted(self._t.products.items())
+            if (search is None or search in p.name.casefold())
+            and (not flt.in_stock or p.quantity_in_stock > 0)
+        ]
+        key = _PRODUCT_SORT_KEYS[flt.sort.value.lstrip("-")]
+        # Stable, even reversed: equal keys keep their id order, as in the SQL's tie-break.
+        found.sort(key=key, reverse=flt.sort.value.startswith("-"))
+        chosen = _page(found, page)
+        return Page(items=[_view(ProductView, p) for p in chosen.items], total=chosen.total)
+
+    def _order_view(self, order: Order) -> OrderView:
+        customer = self._t.users[order.customer_id]
+        return view_of_order(order, CustomerView(id=order.customer_id, username=customer.username))
+
+    def order(self, order_id: int, *, customer_id: int | None = None) -> OrderView | None:
+        order = self._t.orders.get(order_id)
+        if order is None or (customer_id is not None and order.customer_id != customer_id):
+            return None
+        return self._order_view(order)
+
+    def order_page(self, flt: OrderFilter, page: PageRequest) -> Page[OrderView]:
+        usernames = {u.id: u.username for u in self._t.users.values()}
+        found = sorted(
+            (
+                o
+                for o in self._t.orders.values()
+                if (flt.customer_id is None or o.customer_id == flt.customer_id)
+                and (
+                    flt.customer_username is None
+                    or usernames.get(o.customer_id) == flt.customer_username
+                )
+                and (flt.status is None or o.status is flt.status)
+            ),
+            key=lambda o: (o.created_at, o.id or 0),
+            reverse=True,
+        )
+        chosen = _page(found, page)
+        return Page(items=[self._order_view(o) for o in chosen.items], total=chosen.total)
+
+    def _user_named(self, username: str) -> User | None:
+        return next((u for u in self._t.users.values() if u.username == username), None)
+
+    def user_access(self, user_id: int) -> UserAccess | None:
+        user = self._t.users.get(user_id)
+        return _view(UserAccess, user) if user is not None else None
+
+    def credentials(self, username: str) -> Credentials | None:
+        user = self._user_named(username)
+        return _view(Credentials, user) if user is not None else None
+
+    def user(self, username: str) -> UserView | None:
+        user = self._user_named(username)
+        return _view(UserView, user) if user is not None else None
+
+    def user_page(self, flt: UserFilter, page: PageRequest) -> Page[UserView]:
+        search = flt.search.casefold() if flt.search else None
+        found = sorted(
+            (
+                u
+                for u in self._t.users.values()
+                if search is None or search in u.username.casefold()
+            ),
+            key=lambda u: u.username,
+        )
+        chosen = _page(found, page)
+        return Page(items=[_view(UserView, u) for u in chosen.items], total=chosen.total)
 
 
 class InMemoryProductRepository:
@@ -76,23 +182,8 @@ class InMemoryProductRepository:
         product.id = self._t.next_id("products")
         self._t.products[product.id] = product
 
-    def get(self, product_id: int) -> Product | None:
-        return self._t.products.get(product_id)
-
     def get_for_update(self, product_ids: Collection[int]) -> dict[int, Product]:
         return {i: self._t.products[i] for i in sorted(product_ids) if i in self._t.products}
-
-    def list(self, flt: ProductFilter, offset: int, limit: int) -> Page[Product]:
-        found = [
-            p
-            for _, p in sorted(self._t.products.items())
-            if (not flt.search or flt.search.casefold() in p.name.casefold())
-            and (not flt.in_stock or p.quantity_in_stock > 0)
-        ]
-        descending, key = _product_sort_key(flt.sort)
-        # Stable, even reversed: equal keys keep their id order, as in the SQL's tie-break.
-        found.sort(key=key, reverse=descending)
-        return Page(found[offset : offset + limit], len(found))
 
 
 class InMemoryOrderRepository:
@@ -103,73 +194,11 @@ class InMemoryOrderRepository:
         order.id = self._t.next_id("orders")
         self._t.orders[order.id] = order
 
-    def get_for_customer(
-        self, order_id: int, customer_id: int, *, for_update: bool = False
-    ) -> Order | None:
+    def get_for_update(self, order_id: int, *, customer_id: int | None = None) -> Order | None:
         order = self._t.orders.get(order_id)
-        return order if order is not None and order.customer_id == customer_id else None
-
-    def list_for_customer(
-        self, customer_id: int, status: OrderStatus | None, offset: int, limit: int
-    ) -> Page[Order]:
-        found = sorted(
-            (
-                o
-                for o in self._t.orders.values()
-                if o.customer_id == customer_id and (status is None or o.status is status)
-            ),
-            key=lambda o: (o.created_at, o.id or 0),
-            reverse=True,
-        )
-        return Page(found[offset : offset + limit], len(found))
-
-    def get(self, order_id: int, *, for_update: bool = False) -> Order | None:
-        return self._t.orders.get(order_id)
-
-    def list_all(self, flt: OrderFilter, offset: int, limit: int) -> Page[Order]:
-        found = sorted(
-            (
-                o
-                for o in self._t.orders.values()
-                if (flt.customer_id is None or o.customer_id == flt.customer_id)
-                and (flt.status is None or o.status is flt.status)
-            ),
-            key=lambda o: (o.created_at, o.id or 0),
-            reverse=True,
-        )
-        return Page(found[offset : offset + limit], len(found))
-
-
-class InMemoryProductReadModel:
-    """The repository's reads, as views."""
-
-    def __init__(self, tables: _Tables) -> None:
-        self._products = InMemoryProductRepository(tables)
-
-    def get(self, product_id: int) -> ProductView | None:
-        product = self._products.get(product_id)
-        return ProductView.of(product) if product is not None else None
-
-    def list(self, flt: ProductFilter, offset: int, limit: int) -> Page[ProductView]:
-        found = self._products.list(flt, offset, limit)
-        return Page([ProductView.of(p) for p in found.items], found.total)
-
-
-class InMemoryOrderReadModel:
-    """The repository's reads, as views."""
-
-    def __init__(self, tables: _Tables) -> None:
-        self._orders = InMemoryOrderRepository(tables)
-
-    def get_for_customer(self, order_id: int, customer_id: int) -> OrderView | None:
-        order = self._orders.get_for_customer(order_id, customer_id)
-        return OrderView.of(order) if order is not None else None
-
-    def list_for_customer(
-        self, customer_id: int, status: OrderStatus | None, offset: int, limit: int
-    ) -> Page[OrderView]:
-        found = self._orders.list_for_customer(customer_id, status, offset, limit)
-        return Page([OrderView.of(o) for o in found.items], found.total)
+        if order is None or (customer_id is not None and order.customer_id != customer_id):
+            return None
+        return order
 
 
 class InMemoryUserRepository:
@@ -183,26 +212,8 @@ class InMemoryUserRepository:
     def get(self, user_id: int) -> User | None:
         return self._t.users.get(user_id)
 
-    def access(self, user_id: int) -> UserAccess | None:
-        user = self._t.users.get(user_id)
-        return UserAccess(user.is_active, user.is_staff) if user is not None else None
-
     def get_by_username(self, username: str) -> User | None:
         return next((u for u in self._t.users.values() if u.username == username), None)
-
-    def get_many(self, user_ids: Collection[int]) -> dict[int, User]:
-        return {i: self._t.users[i] for i in sorted(user_ids) if i in self._t.users}
-
-    def list(self, flt: UserFilter, offset: int, limit: int) -> Page[User]:
-        found = sorted(
-            (
-                u
-                for u in self._t.users.values()
-                if not flt.search or flt.search.casefold() in u.username.casefold()
-            ),
-            key=lambda u: u.username,
-        )
-        return Page(found[offset : offset + limit], len(found))
 
 
 class InMemoryRefreshTokenRepository:
@@ -244,42 +255,52 @@ class InMemoryIdempotencyRepository:
         return len(old)
 
 
-class InMemoryUnitOfWork(UnitOfWork):
+class InMemoryWriteUnitOfWork(WriteUnitOfWork):
     def __init__(self, store: InMemoryStore) -> None:
-        super().__init__()
         self._store = store
         self._working: _Tables | None = None
 
-    def _begin(self, *, write: bool) -> None:
+    def _begin(self) -> None:
         self._store.lock.acquire()
         self._working = copy.deepcopy(self._store.tables)
-        self._rebind()
+        self._bind_repositories()
 
-    def commit(self) -> None:
-        assert self._working is not None, "commit outside a unit of work"
+    def _commit(self) -> None:
+        assert self._working is not None
         # Publish a copy: objects the use case still holds stay private to this unit of work,
         # as they would be in a database session.
         self._store.tables = copy.deepcopy(self._working)
         self._store.commits += 1
 
-    def rollback(self) -> None:
+    def _rollback(self) -> None:
         if self._working is not None:
             self._working = copy.deepcopy(self._store.tables)
-            self._rebind()
+            self._bind_repositories()
 
     def _end(self) -> None:
         self._working = None
         self._store.lock.release()
 
-    def _rebind(self) -> None:
+    def _bind_repositories(self) -> None:
         assert self._working is not None
         self.products = InMemoryProductRepository(self._working)
         self.orders = InMemoryOrderRepository(self._working)
         self.users = InMemoryUserRepository(self._working)
         self.refresh_tokens = InMemoryRefreshTokenRepository(self._working)
         self.idempotency = InMemoryIdempotencyRepository(self._working)
-        self.product_views = InMemoryProductReadModel(self._working)
-        self.order_views = InMemoryOrderReadModel(self._working)
+
+
+class InMemoryUnitOfWork:
+    """Opens read and write units of work on one store."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self.store = store
+
+    def read(self) -> InMemoryReadUnitOfWork:
+        return InMemoryReadUnitOfWork(self.store)
+
+    def write(self) -> InMemoryWriteUnitOfWork:
+        return InMemoryWriteUnitOfWork(self.store)
 
 
 class FakePasswordHasher:

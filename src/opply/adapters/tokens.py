@@ -72,7 +72,7 @@ class JwtTokenService:
             "jti": jti,
         }
         token = jwt.encode(claims, self._secret, algorithm=ALGORITHM)
-        return IssuedRefresh(token, jti, now, expires_at)
+        return IssuedRefresh(token=token, jti=jti, issued_at=now, expires_at=expires_at)
 
     def read_access(self, token: str) -> AccessClaims:
         hit = self._verified_access.get(token)

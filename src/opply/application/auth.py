@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from opply.application.dto import Principal, TokenPair, UserView
+from opply.application.dto import Credentials, Principal, TokenPair, UserView
 from opply.application.ports import Clock, PasswordHasher, TokenService
-from opply.application.unit_of_work import UnitOfWork
+from opply.application.unit_of_work import UnitOfWork, WriteUnitOfWork
 from opply.application.users import MAX_PASSWORD_LENGTH
 from opply.domain.errors import (
     AuthenticationFailed,
@@ -14,17 +14,16 @@ from opply.domain.errors import (
     NotAuthenticated,
     PermissionDenied,
 )
-from opply.domain.model import RefreshToken, User
+from opply.domain.model import RefreshToken
 
 
-def _new_refresh(uow: UnitOfWork, tokens: TokenService, user: User, family_id: str) -> str:
-    assert user.id is not None
-    issued = tokens.issue_refresh(user.id, family_id)
+def _new_refresh(uow: WriteUnitOfWork, tokens: TokenService, user_id: int, family_id: str) -> str:
+    issued = tokens.issue_refresh(user_id, family_id)
     uow.refresh_tokens.add(
         RefreshToken(
             jti=issued.jti,
             family_id=family_id,
-            user_id=user.id,
+            user_id=user_id,
             issued_at=issued.issued_at,
             expires_at=issued.expires_at,
         )
@@ -32,28 +31,27 @@ def _new_refresh(uow: UnitOfWork, tokens: TokenService, user: User, family_id: s
     return issued.token
 
 
-def verified_password_hash(
+def verified_credentials(
     uow: UnitOfWork, hasher: PasswordHasher, username: str, password: str
-) -> str:
-    """The stored hash of ``username`` if ``password`` matches it, else ``AuthenticationFailed``.
+) -> Credentials:
+    """The account of ``username`` if ``password`` matches it, else ``AuthenticationFailed``.
 
     The one password check of the service (API tokens and the admin site). The slow hash check
     runs outside any write transaction, so logins never hold a lock (or, on SQLite, the
-    database's single write slot) while argon2 works. Callers re-check ``is_active`` and that
-    the hash is unchanged in their own transaction.
+    database's single write slot) while argon2 works. A deactivated account fails like a wrong
+    password, after the same work.
     """
     if len(password) > MAX_PASSWORD_LENGTH:
         raise AuthenticationFailed()
-    with uow:
-        found = uow.users.get_by_username(username)
-        stored_hash = found.password_hash if found is not None else None
-    if stored_hash is None:
+    with uow.read() as reads:
+        found = reads.credentials(username)
+    if found is None:
         # Same work as a real check, so timing does not reveal which usernames exist.
         hasher.dummy_verify(password)
         raise AuthenticationFailed()
-    if not hasher.verify(stored_hash, password):
+    if not hasher.verify(found.password_hash, password) or not found.is_active:
         raise AuthenticationFailed()
-    return stored_hash
+    return found
 
 
 class Authenticate:
@@ -65,19 +63,20 @@ class Authenticate:
         self._tokens = tokens
 
     def __call__(self, username: str, password: str) -> TokenPair:
-        stored_hash = verified_password_hash(self._uow, self._hasher, username, password)
-        new_hash = self._hasher.hash(password) if self._hasher.needs_rehash(stored_hash) else None
-        with self._uow.for_write() as uow:
-            user = uow.users.get_by_username(username)
-            if user is None or not user.is_active or user.password_hash != stored_hash:
+        found = verified_credentials(self._uow, self._hasher, username, password)
+        new_hash = (
+            self._hasher.hash(password) if self._hasher.needs_rehash(found.password_hash) else None
+        )
+        with self._uow.write() as uow:
+            user = uow.users.get(found.id)
+            if user is None or not user.is_active or user.password_hash != found.password_hash:
                 # Deactivated, or the password changed while we were checking it.
                 raise AuthenticationFailed()
-            assert user.id is not None
             if new_hash is not None:
                 user.password_hash = new_hash
-            refresh = _new_refresh(uow, self._tokens, user, family_id=uuid.uuid4().hex)
+            refresh = _new_refresh(uow, self._tokens, found.id, family_id=uuid.uuid4().hex)
             uow.commit()
-        return TokenPair(self._tokens.issue_access(user.id, user.is_staff), refresh)
+        return TokenPair(access=self._tokens.issue_access(found.id, user.is_staff), refresh=refresh)
 
 
 class RefreshTokens:
@@ -91,9 +90,7 @@ class RefreshTokens:
     def __call__(self, refresh_token: str) -> TokenPair:
         claims = self._tokens.read_refresh(refresh_token)
         now = self._clock.now()
-        reused = False
-        user: User | None = None
-        with self._uow.for_write() as uow:
+        with self._uow.write() as uow:
             record = uow.refresh_tokens.get_for_update(claims.jti)
             if record is None or record.is_revoked or record.user_id != claims.user_id:
                 raise InvalidToken("The refresh token is invalid or has been revoked")
@@ -101,19 +98,16 @@ class RefreshTokens:
                 # A spent token came back: someone holds a copy. End the whole login.
                 uow.refresh_tokens.revoke_family(record.family_id, now)
                 uow.commit()
-                reused = True
-            else:
-                user = uow.users.get(claims.user_id)
-                if user is None or not user.is_active:
-                    raise InvalidToken("The account is no longer active")
-                record.use(now)
-                refresh = _new_refresh(uow, self._tokens, user, record.family_id)
-                uow.commit()
-        if reused:
-            raise InvalidToken("The refresh token was already used; please log in again")
-        assert user is not None
-        assert user.id is not None
-        return TokenPair(self._tokens.issue_access(user.id, user.is_staff), refresh)
+                raise InvalidToken("The refresh token was already used; please log in again")
+            user = uow.users.get(claims.user_id)
+            if user is None or not user.is_active:
+                raise InvalidToken("The account is no longer active")
+            record.use(now)
+            refresh = _new_refresh(uow, self._tokens, claims.user_id, record.family_id)
+            uow.commit()
+        return TokenPair(
+            access=self._tokens.issue_access(claims.user_id, user.is_staff), refresh=refresh
+        )
 
 
 class RevokeRefreshToken:
@@ -126,7 +120,7 @@ class RevokeRefreshToken:
 
     def __call__(self, refresh_token: str) -> None:
         claims = self._tokens.read_refresh(refresh_token)
-        with self._uow.for_write() as uow:
+        with self._uow.write() as uow:
             record = uow.refresh_tokens.get_for_update(claims.jti)
             if record is None or record.user_id != claims.user_id:
                 raise InvalidToken("The refresh token is invalid")
@@ -143,14 +137,14 @@ class ResolvePrincipal:
 
     def __call__(self, access_token: str) -> Principal:
         claims = self._tokens.read_access(access_token)
-        with self._uow as uow:
-            # One small read on every authenticated request: a deactivation or a demotion
-            # takes effect at once, without waiting for the token to expire.
-            access = uow.users.access(claims.user_id)
-            if access is None or not access.is_active:
-                raise InvalidToken("The account is no longer active")
-            # Staff rights come from the database, so a demotion takes effect at once.
-            return Principal(claims.user_id, access.is_staff)
+        # One small read on every authenticated request: a deactivation or a demotion takes
+        # effect at once, without waiting for the token to expire.
+        with self._uow.read() as reads:
+            access = reads.user_access(claims.user_id)
+        if access is None or not access.is_active:
+            raise InvalidToken("The account is no longer active")
+        # Staff rights come from the database, so a demotion takes effect at once.
+        return Principal(user_id=claims.user_id, is_staff=access.is_staff)
 
 
 def require_staff(principal: Principal) -> None:
@@ -170,14 +164,10 @@ class AuthenticateStaff:
         self._hasher = hasher
 
     def __call__(self, username: str, password: str) -> UserView:
-        stored_hash = verified_password_hash(self._uow, self._hasher, username, password)
-        with self._uow as uow:
-            user = uow.users.get_by_username(username)
-            if user is None or not user.is_active or user.password_hash != stored_hash:
-                raise AuthenticationFailed()
-            if not user.is_staff:
-                raise PermissionDenied("Only staff may use the admin site")
-            return UserView.of(user)
+        found = verified_credentials(self._uow, self._hasher, username, password)
+        if not found.is_staff:
+            raise PermissionDenied("Only staff may use the admin site")
+        return UserView(id=found.id, username=username, is_staff=True, is_active=True)
 
 
 class GetActiveStaff:
@@ -190,8 +180,8 @@ class GetActiveStaff:
         self._uow = uow
 
     def __call__(self, user_id: int) -> UserView:
-        with self._uow as uow:
-            user = uow.users.get(user_id)
-            if user is None or not user.is_active or not user.is_staff:
-                raise NotAuthenticated("The session's account is no longer active staff")
-            return UserView.of(user)
+        with self._uow.read() as reads:
+            access = reads.user_access(user_id)
+        if access is None or not access.is_active or not access.is_staff:
+            raise NotAuthenticated("The session's account is no longer active staff")
+        return UserView(id=user_id, username=access.username, is_staff=True, is_active=True)

@@ -1,39 +1,41 @@
-"""Plain data that crosses the application boundary (in: commands, out: views)."""
+"""Plain data that crosses the application boundary: commands in, views out.
+
+Views are ``NamedTuple``s: immutable, read by attribute, and built in one step from a row whose
+columns were selected from the view's own ``_fields`` (see the SQL reads), or by keyword from an
+entity. Adding a field to a view is adding it here; the reads follow its ``_fields``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from opply.domain.model import (
     LineRequest,
     Order,
-    OrderLine,
     OrderStatus,
-    Product,
-    User,
-    money,
+    line_total,
+    order_total,
 )
 
+T = TypeVar("T")
 
-@dataclass(frozen=True)
-class ProductView:
+
+# --- reads ------------------------------------------------------------------------------------
+
+
+class ProductView(NamedTuple):
     id: int
     name: str
     price: Decimal
     quantity_in_stock: int
 
-    @classmethod
-    def of(cls, product: Product) -> ProductView:
-        assert product.id is not None
-        return cls(product.id, product.name, product.price, product.quantity_in_stock)
 
-
-@dataclass(frozen=True)
-class OrderLineView:
+class OrderLineView(NamedTuple):
     product_id: int
     product_name: str
     unit_price: Decimal
@@ -41,117 +43,111 @@ class OrderLineView:
     line_total: Decimal
 
 
-@dataclass(frozen=True)
-class OrderView:
+class CustomerView(NamedTuple):
     id: int
-    status: str
+    username: str
+
+
+class OrderView(NamedTuple):
+    id: int
+    status: OrderStatus
     created_at: datetime
     currency: str
     lines: tuple[OrderLineView, ...]
     total: Decimal
+    # Who placed it: always filled by reads; None in the answer to the customer's own write.
+    customer: CustomerView | None = None
 
-    @classmethod
-    def of(cls, order: Order) -> OrderView:
-        assert order.id is not None
-        return cls.of_parts(order.id, order.status, order.created_at, order.currency, order.lines)
 
-    @classmethod
-    def of_parts(
-        cls,
-        order_id: int,
-        status: OrderStatus,
-        created_at: datetime,
-        currency: str,
-        lines: Iterable[OrderLine],
-    ) -> OrderView:
-        """The view of an order read as plain rows; totals by the domain's own rules."""
-        views = tuple(
-            OrderLineView(
-                line.product_id, line.product_name, line.unit_price, line.quantity, line.line_total
+def order_line_view(
+    *, product_id: int, product_name: str, unit_price: Decimal, quantity: int
+) -> OrderLineView:
+    """A line as it was bought, with its total by the domain's rule."""
+    return OrderLineView(
+        product_id=product_id,
+        product_name=product_name,
+        unit_price=unit_price,
+        quantity=quantity,
+        line_total=line_total(unit_price, quantity),
+    )
+
+
+def view_of_order(order: Order, customer: CustomerView | None = None) -> OrderView:
+    """The view of an order entity: the same fields and totals a read of its rows gives."""
+    assert order.id is not None, "the repository assigns the id on add"
+    return order_view(
+        id=order.id,
+        status=order.status,
+        created_at=order.created_at,
+        currency=order.currency,
+        lines=[
+            order_line_view(
+                product_id=line.product_id,
+                product_name=line.product_name,
+                unit_price=line.unit_price,
+                quantity=line.quantity,
             )
-            for line in sorted(lines, key=lambda ln: ln.product_id)
-        )
-        total = money(sum((line.line_total for line in views), Decimal(0)))
-        return cls(order_id, status.value, created_at, currency, views, total)
-
-    def to_snapshot(self) -> dict[str, Any]:
-        """JSON-safe copy, kept with an Idempotency-Key so a retry gets this very answer."""
-        return {
-            "id": self.id,
-            "status": self.status,
-            "created_at": self.created_at.isoformat(),
-            "currency": self.currency,
-            "lines": [
-                {
-                    "product_id": ln.product_id,
-                    "product_name": ln.product_name,
-                    "unit_price": str(ln.unit_price),
-                    "quantity": ln.quantity,
-                    "line_total": str(ln.line_total),
-                }
-                for ln in self.lines
-            ],
-            "total": str(self.total),
-        }
-
-    @classmethod
-    def from_snapshot(cls, data: dict[str, Any]) -> OrderView:
-        return cls(
-            id=int(data["id"]),
-            status=str(data["status"]),
-            created_at=datetime.fromisoformat(data["created_at"]),
-            currency=str(data["currency"]),
-            lines=tuple(
-                OrderLineView(
-                    int(ln["product_id"]),
-                    str(ln["product_name"]),
-                    Decimal(ln["unit_price"]),
-                    int(ln["quantity"]),
-                    Decimal(ln["line_total"]),
-                )
-                for ln in data["lines"]
-            ),
-            total=Decimal(data["total"]),
-        )
+            for line in order.lines
+        ],
+        customer=customer,
+    )
 
 
-@dataclass(frozen=True)
-class UserView:
+def order_view(
+    *,
+    id: int,
+    status: OrderStatus,
+    created_at: datetime,
+    currency: str,
+    lines: Sequence[OrderLineView],
+    customer: CustomerView | None,
+) -> OrderView:
+    """An order's view from its parts: lines by product id, total by the domain's rule."""
+    ordered = tuple(sorted(lines, key=lambda line: line.product_id))
+    return OrderView(
+        id=id,
+        status=status,
+        created_at=created_at,
+        currency=currency,
+        lines=ordered,
+        total=order_total(line.line_total for line in ordered),
+        customer=customer,
+    )
+
+
+class UserView(NamedTuple):
     id: int
     username: str
     is_staff: bool
     is_active: bool
 
-    @classmethod
-    def of(cls, user: User) -> UserView:
-        assert user.id is not None
-        return cls(user.id, user.username, user.is_staff, user.is_active)
 
+class UserAccess(NamedTuple):
+    """What every authenticated request checks about its caller, and nothing more."""
 
-@dataclass(frozen=True)
-class StaffOrderView:
-    """An order as staff see it: whose it is, as well as what it holds."""
-
-    order: OrderView
-    customer_id: int
-    customer_username: str
-
-
-@dataclass(frozen=True)
-class TokenPair:
-    access: str
-    refresh: str
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling, as established from a valid access token of an active user."""
-
-    user_id: int
+    username: str
+    is_active: bool
     is_staff: bool
 
 
-@dataclass(frozen=True)
+class Credentials(NamedTuple):
+    """What a login checks: the account's password hash and whether it may log in."""
+
+    id: int
+    password_hash: str
+    is_active: bool
+    is_staff: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Page(Generic[T]):
+    """One page of a list and the size of the whole list."""
+
+    items: Sequence[T]
+    total: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class PageRequest:
     page: int = 1
     page_size: int = 20
@@ -161,14 +157,94 @@ class PageRequest:
         return (self.page - 1) * self.page_size
 
 
-@dataclass(frozen=True)
+class ProductSort(enum.StrEnum):
+    """Orders of the product list; ties always broken by id. A leading '-' means descending."""
+
+    ID = "id"
+    NAME = "name"
+    NAME_DESC = "-name"
+    PRICE = "price"
+    PRICE_DESC = "-price"
+    STOCK = "stock"
+    STOCK_DESC = "-stock"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProductFilter:
+    search: str | None = None  # name contains, case-insensitive
+    in_stock: bool = False
+    sort: ProductSort = ProductSort.ID
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderFilter:
+    """Orders newest first (ties by id, newest first); every given condition must hold."""
+
+    customer_id: int | None = None
+    customer_username: str | None = None
+    status: OrderStatus | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserFilter:
+    search: str | None = None  # username contains, case-insensitive
+
+
+# --- commands and results ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewProduct:
+    name: str
+    price: Decimal
+    quantity_in_stock: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProductChanges:
+    """A staff edit: only the fields given (not None) change."""
+
+    name: str | None = None
+    price: Decimal | None = None
+    quantity_in_stock: int | None = None
+
+    def given(self) -> dict[str, Any]:
+        return {f.name: v for f in fields(self) if (v := getattr(self, f.name)) is not None}
+
+
+@dataclass(frozen=True, kw_only=True)
 class PlaceOrderCommand:
     customer_id: int
     lines: Sequence[LineRequest]
     idempotency_key: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PlacedOrder:
-    order: OrderView
+    """A placed order, as the client receives it (``body``: its wire format, kept with an
+    Idempotency-Key so that a retry gets this very answer)."""
+
+    order_id: int
+    body: dict[str, Any]
     replayed: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewUser:
+    username: str
+    password: str
+    is_staff: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class TokenPair:
+    access: str
+    refresh: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Principal:
+    """Who is calling, as established from a valid access token of an active user."""
+
+    user_id: int
+    is_staff: bool

@@ -1,31 +1,25 @@
-"""Ordering use cases: place (all or nothing), list and read one's own orders, cancel."""
+"""Ordering use cases: place (all or nothing, idempotent with a key), read, list and cancel one's
+own orders; staff read, list and cancel anyone's."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
 
 from opply.application.dto import (
+    CustomerView,
+    OrderFilter,
     OrderView,
+    Page,
     PageRequest,
     PlacedOrder,
     PlaceOrderCommand,
-    StaffOrderView,
+    view_of_order,
 )
-from opply.application.ports import Clock, OrderFilter, Page
-from opply.application.unit_of_work import UnitOfWork
-from opply.domain.errors import (
-    IdempotencyKeyReused,
-    OrderNotFound,
-    RequestInProgress,
-)
-from opply.domain.model import (
-    IdempotencyRecord,
-    Order,
-    OrderStatus,
-    check_line_requests,
-)
+from opply.application.ports import Clock, OrderSnapshot
+from opply.application.unit_of_work import UnitOfWork, WriteUnitOfWork
+from opply.domain.errors import IdempotencyKeyReused, OrderNotFound, RequestInProgress
+from opply.domain.model import IdempotencyRecord, Order, OrderStatus, check_line_requests
 
 
 def request_fingerprint(cmd: PlaceOrderCommand) -> str:
@@ -35,56 +29,63 @@ def request_fingerprint(cmd: PlaceOrderCommand) -> str:
 
 
 class PlaceOrder:
-    """Take stock for every line and record the order, in one transaction, or change nothing."""
+    """Take stock for every line and record the order, in one transaction, or change nothing.
 
-    def __init__(self, uow: UnitOfWork, clock: Clock, currency: str) -> None:
+    With an Idempotency-Key, the answer is kept in that same transaction: a retry with the same
+    key and body gets it again and takes no more stock; another body is refused."""
+
+    def __init__(
+        self, uow: UnitOfWork, clock: Clock, currency: str, snapshot: OrderSnapshot
+    ) -> None:
         self._uow = uow
         self._clock = clock
         self._currency = currency
+        self._snapshot = snapshot
 
     def __call__(self, cmd: PlaceOrderCommand) -> PlacedOrder:
         check_line_requests(cmd.lines)  # fail fast, before any lock is taken
-        fingerprint = request_fingerprint(cmd) if cmd.idempotency_key else ""
-        with self._uow.for_write() as uow:
+        with self._uow.write() as uow:
             now = self._clock.now()
             if cmd.idempotency_key is not None:
-                replay = self._claim_or_replay(uow, cmd, fingerprint, now)
+                replay = self._claim_or_replay(uow, cmd)
                 if replay is not None:
                     return replay
             products = uow.products.get_for_update({line.product_id for line in cmd.lines})
-            order = Order.place(cmd.customer_id, cmd.lines, products, now, self._currency)
+            order = Order.place(
+                customer_id=cmd.customer_id,
+                requests=cmd.lines,
+                products=products,
+                created_at=now,
+                currency=self._currency,
+            )
             uow.orders.add(order)
-            view = OrderView.of(order) if order.id is not None else None
-            if view is None:
-                raise AssertionError("the repository must assign the order id on add")
+            assert order.id is not None
+            body = self._snapshot(view_of_order(order))
             if cmd.idempotency_key is not None:
                 uow.idempotency.save(
                     IdempotencyRecord(
                         customer_id=cmd.customer_id,
                         key=cmd.idempotency_key,
-                        fingerprint=fingerprint,
-                        created_at=order.created_at,
-                        order_id=view.id,
-                        response=view.to_snapshot(),
+                        fingerprint=request_fingerprint(cmd),
+                        created_at=now,
+                        order_id=order.id,
+                        response=body,
                     )
                 )
             uow.commit()
-            return PlacedOrder(view)
+        return PlacedOrder(order_id=order.id, body=body)
 
-    @staticmethod
-    def _claim_or_replay(
-        uow: UnitOfWork, cmd: PlaceOrderCommand, fingerprint: str, now: datetime
-    ) -> PlacedOrder | None:
+    def _claim_or_replay(self, uow: WriteUnitOfWork, cmd: PlaceOrderCommand) -> PlacedOrder | None:
         assert cmd.idempotency_key is not None
-        if uow.idempotency.claim(cmd.customer_id, cmd.idempotency_key, now):
+        if uow.idempotency.claim(cmd.customer_id, cmd.idempotency_key, self._clock.now()):
             return None
         record = uow.idempotency.get(cmd.customer_id, cmd.idempotency_key)
         if record is None:
             # Claimed by a transaction that is still running (storage that does not wait).
             raise RequestInProgress()
-        if record.fingerprint != fingerprint:
+        if record.fingerprint != request_fingerprint(cmd):
             raise IdempotencyKeyReused()
-        return PlacedOrder(OrderView.from_snapshot(record.response), replayed=True)
+        return PlacedOrder(order_id=record.order_id, body=record.response, replayed=True)
 
 
 class ListMyOrders:
@@ -94,10 +95,8 @@ class ListMyOrders:
     def __call__(
         self, customer_id: int, status: OrderStatus | None, page: PageRequest
     ) -> Page[OrderView]:
-        with self._uow as uow:
-            return uow.order_views.list_for_customer(
-                customer_id, status, page.offset, page.page_size
-            )
+        with self._uow.read() as reads:
+            return reads.order_page(OrderFilter(customer_id=customer_id, status=status), page)
 
 
 class GetMyOrder:
@@ -105,11 +104,11 @@ class GetMyOrder:
         self._uow = uow
 
     def __call__(self, customer_id: int, order_id: int) -> OrderView:
-        with self._uow as uow:
-            view = uow.order_views.get_for_customer(order_id, customer_id)
-            if view is None:
-                raise OrderNotFound(order_id)
-            return view
+        with self._uow.read() as reads:
+            view = reads.order(order_id, customer_id=customer_id)
+        if view is None:
+            raise OrderNotFound(order_id)
+        return view
 
 
 class CancelMyOrder:
@@ -119,26 +118,13 @@ class CancelMyOrder:
         self._uow = uow
 
     def __call__(self, customer_id: int, order_id: int) -> OrderView:
-        with self._uow.for_write() as uow:
-            order = uow.orders.get_for_customer(order_id, customer_id, for_update=True)
+        with self._uow.write() as uow:
+            order = uow.orders.get_for_update(order_id, customer_id=customer_id)
             if order is None:
                 raise OrderNotFound(order_id)
-            products = uow.products.get_for_update(set(order.product_ids()))
-            order.cancel(products)
+            order.cancel(uow.products.get_for_update(order.product_ids()))
             uow.commit()
-            return OrderView.of(order)
-
-
-def _staff_views(uow: UnitOfWork, found: list[Order]) -> list[StaffOrderView]:
-    customers = uow.users.get_many({o.customer_id for o in found})
-    return [
-        StaffOrderView(
-            OrderView.of(o),
-            o.customer_id,
-            customers[o.customer_id].username if o.customer_id in customers else "?",
-        )
-        for o in found
-    ]
+        return view_of_order(order)
 
 
 class ListAllOrders:
@@ -149,29 +135,22 @@ class ListAllOrders:
 
     def __call__(
         self, customer_username: str | None, status: OrderStatus | None, page: PageRequest
-    ) -> Page[StaffOrderView]:
-        with self._uow as uow:
-            customer_id = None
-            if customer_username:
-                customer = uow.users.get_by_username(customer_username)
-                if customer is None:
-                    return Page([], 0)
-                customer_id = customer.id
-            flt = OrderFilter(customer_id=customer_id, status=status)
-            found = uow.orders.list_all(flt, page.offset, page.page_size)
-            return Page(_staff_views(uow, list(found.items)), found.total)
+    ) -> Page[OrderView]:
+        flt = OrderFilter(customer_username=customer_username or None, status=status)
+        with self._uow.read() as reads:
+            return reads.order_page(flt, page)
 
 
 class GetOrderAsStaff:
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
 
-    def __call__(self, order_id: int) -> StaffOrderView:
-        with self._uow as uow:
-            order = uow.orders.get(order_id)
-            if order is None:
-                raise OrderNotFound(order_id)
-            return _staff_views(uow, [order])[0]
+    def __call__(self, order_id: int) -> OrderView:
+        with self._uow.read() as reads:
+            view = reads.order(order_id)
+        if view is None:
+            raise OrderNotFound(order_id)
+        return view
 
 
 class CancelOrderAsStaff:
@@ -183,13 +162,14 @@ class CancelOrderAsStaff:
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
 
-    def __call__(self, order_id: int) -> StaffOrderView:
-        with self._uow.for_write() as uow:
-            order = uow.orders.get(order_id, for_update=True)
+    def __call__(self, order_id: int) -> OrderView:
+        with self._uow.write() as uow:
+            order = uow.orders.get_for_update(order_id)
             if order is None:
                 raise OrderNotFound(order_id)
-            products = uow.products.get_for_update(set(order.product_ids()))
-            order.cancel(products)
-            view = _staff_views(uow, [order])[0]
+            order.cancel(uow.products.get_for_update(order.product_ids()))
+            customer = uow.users.get(order.customer_id)
             uow.commit()
-            return view
+        assert customer is not None
+        assert customer.id is not None
+        return view_of_order(order, CustomerView(id=customer.id, username=customer.username))

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import asdict
 
-from opply.application.dto import PageRequest, ProductView
-from opply.application.ports import Page, ProductFilter
+from opply.application.dto import (
+    NewProduct,
+    Page,
+    PageRequest,
+    ProductChanges,
+    ProductFilter,
+    ProductView,
+)
 from opply.application.unit_of_work import UnitOfWork
 from opply.domain.errors import ProductNotFound
 from opply.domain.model import Product
+
+
+def product_view(product: Product) -> ProductView:
+    """The view of a product just written: the same fields a read would give."""
+    return ProductView(**{name: getattr(product, name) for name in ProductView._fields})
 
 
 class ListProducts:
@@ -17,8 +27,8 @@ class ListProducts:
         self._uow = uow
 
     def __call__(self, flt: ProductFilter, page: PageRequest) -> Page[ProductView]:
-        with self._uow as uow:
-            return uow.product_views.list(flt, page.offset, page.page_size)
+        with self._uow.read() as reads:
+            return reads.product_page(flt, page)
 
 
 class GetProduct:
@@ -26,18 +36,11 @@ class GetProduct:
         self._uow = uow
 
     def __call__(self, product_id: int) -> ProductView:
-        with self._uow as uow:
-            view = uow.product_views.get(product_id)
-            if view is None:
-                raise ProductNotFound(product_id)
-            return view
-
-
-@dataclass(frozen=True)
-class NewProduct:
-    name: str
-    price: Decimal
-    quantity_in_stock: int = 0
+        with self._uow.read() as reads:
+            view = reads.product(product_id)
+        if view is None:
+            raise ProductNotFound(product_id)
+        return view
 
 
 class CreateProduct:
@@ -45,20 +48,11 @@ class CreateProduct:
         self._uow = uow
 
     def __call__(self, cmd: NewProduct) -> ProductView:
-        product = Product(cmd.name, cmd.price, cmd.quantity_in_stock)
-        with self._uow.for_write() as uow:
+        product = Product(**asdict(cmd))
+        with self._uow.write() as uow:
             uow.products.add(product)
             uow.commit()
-            return ProductView.of(product)
-
-
-@dataclass(frozen=True)
-class ProductChanges:
-    """Only the fields given (not None) change."""
-
-    name: str | None = None
-    price: Decimal | None = None
-    quantity_in_stock: int | None = None
+        return product_view(product)
 
 
 class UpdateProduct:
@@ -66,19 +60,13 @@ class UpdateProduct:
         self._uow = uow
 
     def __call__(self, product_id: int, changes: ProductChanges) -> ProductView:
-        with self._uow.for_write() as uow:
-            found = uow.products.get_for_update([product_id])
-            product = found.get(product_id)
+        with self._uow.write() as uow:
+            product = uow.products.get_for_update([product_id]).get(product_id)
             if product is None:
                 raise ProductNotFound(product_id)
-            if changes.name is not None:
-                product.rename(changes.name)
-            if changes.price is not None:
-                product.reprice(changes.price)
-            if changes.quantity_in_stock is not None:
-                product.set_stock(changes.quantity_in_stock)
+            product.update(**changes.given())
             uow.commit()
-            return ProductView.of(product)
+        return product_view(product)
 
 
 class RestockProduct:
@@ -88,10 +76,10 @@ class RestockProduct:
         self._uow = uow
 
     def __call__(self, product_id: int, quantity: int) -> ProductView:
-        with self._uow.for_write() as uow:
+        with self._uow.write() as uow:
             product = uow.products.get_for_update([product_id]).get(product_id)
             if product is None:
                 raise ProductNotFound(product_id)
             product.restock(quantity)
             uow.commit()
-            return ProductView.of(product)
+        return product_view(product)

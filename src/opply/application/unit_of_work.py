@@ -1,48 +1,52 @@
-"""The unit of work: one transaction around one use case.
+"""Units of work, in two modes chosen explicitly by the use case: ``uow.read()`` or ``uow.write()``.
 
-An ABC rather than a Protocol because "roll back on exit unless committed" is behaviour every
-implementation shares.
+* A **read** unit of work answers the queries the API and the admin show (one method per read,
+  each one statement or a fixed few), on a plain connection: no entities, no session
+  bookkeeping. It has no repositories and cannot commit; the SQL one refuses any statement
+  that is not a SELECT.
+* A **write** unit of work is one transaction around loading aggregates from the repositories,
+  changing them and committing. Leaving it without ``commit()`` rolls everything back;
+  ``commit()`` outside it raises.
+
+ABCs rather than Protocols, because those rules are behaviour every implementation shares.
 """
 
 from __future__ import annotations
 
 import abc
 from types import TracebackType
-from typing import Self
+from typing import NoReturn, Protocol, Self
 
+from opply.application.dto import (
+    Credentials,
+    OrderFilter,
+    OrderView,
+    Page,
+    PageRequest,
+    ProductFilter,
+    ProductView,
+    UserAccess,
+    UserFilter,
+    UserView,
+)
 from opply.application.ports import (
     IdempotencyRepository,
-    OrderReadModel,
     OrderRepository,
-    ProductReadModel,
     ProductRepository,
     RefreshTokenRepository,
     UserRepository,
 )
 
 
-class UnitOfWork(abc.ABC):
-    products: ProductRepository
-    orders: OrderRepository
-    users: UserRepository
-    refresh_tokens: RefreshTokenRepository
-    idempotency: IdempotencyRepository
-    product_views: ProductReadModel
-    order_views: OrderReadModel
+class UnitOfWorkError(RuntimeError):
+    """A unit of work used against its mode: a bug in the caller, never a client's error."""
 
-    def __init__(self) -> None:
-        self._write = False
 
-    def for_write(self) -> Self:
-        """Declare, before entering, that this transaction will write.
-
-        Storage that cannot upgrade a read transaction safely (SQLite) takes its write lock at
-        the start instead of failing halfway."""
-        self._write = True
-        return self
+class ReadUnitOfWork(abc.ABC):
+    """The views, read straight from storage. ``with uow.read() as reads: reads.product(7)``."""
 
     def __enter__(self) -> Self:
-        self._begin(write=self._write)
+        self._begin()
         return self
 
     def __exit__(
@@ -51,21 +55,100 @@ class UnitOfWork(abc.ABC):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._end()
+
+    def commit(self) -> NoReturn:
+        raise UnitOfWorkError("a read unit of work cannot commit: open it with uow.write()")
+
+    @abc.abstractmethod
+    def _begin(self) -> None: ...
+
+    @abc.abstractmethod
+    def _end(self) -> None: ...
+
+    # --- the reads: each is one query, here and in every implementation -----------------
+
+    @abc.abstractmethod
+    def product(self, product_id: int) -> ProductView | None: ...
+
+    @abc.abstractmethod
+    def product_page(self, flt: ProductFilter, page: PageRequest) -> Page[ProductView]:
+        """Products in ``flt.sort`` order (by id unless told), ties broken by id."""
+
+    @abc.abstractmethod
+    def order(self, order_id: int, *, customer_id: int | None = None) -> OrderView | None:
+        """An order with its lines; with ``customer_id``, only if it is that customer's."""
+
+    @abc.abstractmethod
+    def order_page(self, flt: OrderFilter, page: PageRequest) -> Page[OrderView]:
+        """Newest first, ties broken by id (newest first), so pages never repeat or skip."""
+
+    @abc.abstractmethod
+    def user_access(self, user_id: int) -> UserAccess | None:
+        """The caller check of every authenticated request: two columns, nothing else."""
+
+    @abc.abstractmethod
+    def credentials(self, username: str) -> Credentials | None: ...
+
+    @abc.abstractmethod
+    def user(self, username: str) -> UserView | None: ...
+
+    @abc.abstractmethod
+    def user_page(self, flt: UserFilter, page: PageRequest) -> Page[UserView]:
+        """Users ordered by username."""
+
+
+class WriteUnitOfWork(abc.ABC):
+    """One transaction: load aggregates, change them, ``commit()``; otherwise nothing stays."""
+
+    products: ProductRepository
+    orders: OrderRepository
+    users: UserRepository
+    refresh_tokens: RefreshTokenRepository
+    idempotency: IdempotencyRepository
+
+    _active = False
+
+    def __enter__(self) -> Self:
+        self._begin()
+        self._active = True
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._active = False
         try:
-            self.rollback()
+            self._rollback()  # a no-op after a commit
         finally:
-            self._write = False
             self._end()
 
-    @abc.abstractmethod
-    def _begin(self, *, write: bool) -> None: ...
+    def commit(self) -> None:
+        if not self._active:
+            raise UnitOfWorkError("commit outside its write unit of work (use `with uow.write()`)")
+        self._commit()
 
     @abc.abstractmethod
-    def commit(self) -> None: ...
+    def _begin(self) -> None: ...
 
     @abc.abstractmethod
-    def rollback(self) -> None:
+    def _commit(self) -> None: ...
+
+    @abc.abstractmethod
+    def _rollback(self) -> None:
         """Undo everything not committed; a no-op after ``commit``."""
 
-    def _end(self) -> None:  # noqa: B027 - optional hook
-        """Release resources after the transaction (close the session)."""
+    @abc.abstractmethod
+    def _end(self) -> None:
+        """Release what the transaction held (its session, its connection)."""
+
+
+class UnitOfWork(Protocol):
+    """Opens units of work; stateless, so one serves every request."""
+
+    def read(self) -> ReadUnitOfWork: ...
+
+    def write(self) -> WriteUnitOfWork: ...

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-from opply.application.dto import PageRequest, UserView
-from opply.application.ports import Page, PasswordHasher, UserFilter
+from opply.application.dto import NewUser, Page, PageRequest, UserFilter, UserView
+from opply.application.ports import PasswordHasher
 from opply.application.unit_of_work import UnitOfWork
 from opply.domain.errors import (
     InvalidUsername,
@@ -83,13 +82,6 @@ def check_password(password: str) -> None:
         raise WeakPassword("This password is too common")
 
 
-@dataclass(frozen=True)
-class NewUser:
-    username: str
-    password: str
-    is_staff: bool = False
-
-
 class CreateUser:
     def __init__(self, uow: UnitOfWork, hasher: PasswordHasher) -> None:
         self._uow = uow
@@ -100,13 +92,20 @@ class CreateUser:
             raise InvalidUsername("Username must be 1-150 letters, digits or . @ + - _ characters")
         check_password(cmd.password)
         password_hash = self._hasher.hash(cmd.password)
-        with self._uow.for_write() as uow:
+        with self._uow.write() as uow:
             if uow.users.get_by_username(cmd.username) is not None:
                 raise UsernameTaken(cmd.username)
-            user = User(cmd.username, password_hash, is_staff=cmd.is_staff)
+            user = User(username=cmd.username, password_hash=password_hash, is_staff=cmd.is_staff)
             uow.users.add(user)
             uow.commit()
-            return UserView.of(user)
+        return user_view(user)
+
+
+def user_view(user: User) -> UserView:
+    assert user.id is not None
+    return UserView(
+        id=user.id, username=user.username, is_staff=user.is_staff, is_active=user.is_active
+    )
 
 
 class SetPassword:
@@ -117,13 +116,13 @@ class SetPassword:
     def __call__(self, username: str, password: str) -> UserView:
         check_password(password)
         password_hash = self._hasher.hash(password)
-        with self._uow.for_write() as uow:
+        with self._uow.write() as uow:
             user = uow.users.get_by_username(username)
             if user is None:
                 raise UserNotFound(username)
             user.password_hash = password_hash
             uow.commit()
-            return UserView.of(user)
+        return user_view(user)
 
 
 class SetUserActive:
@@ -138,7 +137,7 @@ class SetUserActive:
         if not active and acting_username == username:
             # Staff locking themselves out leaves nobody who can undo it from the admin.
             raise PermissionDenied("You cannot deactivate your own account while logged in with it")
-        with self._uow.for_write() as uow:
+        with self._uow.write() as uow:
             user = uow.users.get_by_username(username)
             if user is None:
                 raise UserNotFound(username)
@@ -147,7 +146,7 @@ class SetUserActive:
             else:
                 user.deactivate()
             uow.commit()
-            return UserView.of(user)
+        return user_view(user)
 
 
 class ListUsers:
@@ -157,9 +156,8 @@ class ListUsers:
         self._uow = uow
 
     def __call__(self, flt: UserFilter, page: PageRequest) -> Page[UserView]:
-        with self._uow as uow:
-            found = uow.users.list(flt, page.offset, page.page_size)
-            return Page([UserView.of(u) for u in found.items], found.total)
+        with self._uow.read() as reads:
+            return reads.user_page(flt, page)
 
 
 class GetUser:
@@ -167,8 +165,8 @@ class GetUser:
         self._uow = uow
 
     def __call__(self, username: str) -> UserView:
-        with self._uow as uow:
-            user = uow.users.get_by_username(username)
-            if user is None:
-                raise UserNotFound(username)
-            return UserView.of(user)
+        with self._uow.read() as reads:
+            user = reads.user(username)
+        if user is None:
+            raise UserNotFound(username)
+        return user

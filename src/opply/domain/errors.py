@@ -1,15 +1,21 @@
-"""Domain errors, each with a stable machine-readable ``code`` the HTTP layer maps to a status."""
+"""Domain errors. Each class carries what every front end shows for it, in one place: a stable
+machine-readable ``code``, the HTTP ``status`` the API and the admin answer with, and a short
+human ``title``. ``detail`` (per instance) says what exactly went wrong.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 class DomainError(Exception):
-    """Base of every error a client can cause; ``code`` is stable, ``detail`` is for humans."""
+    """Base of every error a client can cause."""
 
-    code = "domain_error"
+    code: ClassVar[str] = "domain_error"
+    status: ClassVar[int] = 400
+    title: ClassVar[str] = "Bad request"
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -18,17 +24,23 @@ class DomainError(Exception):
 
 class InvalidQuantity(DomainError):
     code = "invalid_quantity"
+    status = 422
+    title = "Invalid quantity"
 
 
 class InvalidPrice(DomainError):
     code = "invalid_price"
+    status = 422
+    title = "Invalid price"
 
 
 class InvalidName(DomainError):
     code = "invalid_name"
+    status = 422
+    title = "Invalid name"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Shortage:
     """One order line that cannot be served from stock."""
 
@@ -41,73 +53,98 @@ class OutOfStock(DomainError):
     """One or more products lack the stock asked for; ``shortages`` names every short line."""
 
     code = "out_of_stock"
+    status = 409
+    title = "Not enough stock"
 
     def __init__(self, shortages: Sequence[Shortage]) -> None:
         self.shortages = tuple(shortages)
-        parts = [
-            f"Product {s.product_id} has {s.available} in stock, {s.requested} requested"
-            for s in self.shortages
-        ]
-        super().__init__("; ".join(parts))
+        super().__init__(
+            "; ".join(
+                f"Product {s.product_id} has {s.available} in stock, {s.requested} requested"
+                for s in self.shortages
+            )
+        )
+
+
+def _ids(product_ids: Iterable[int]) -> tuple[int, ...]:
+    return tuple(sorted(set(product_ids)))
 
 
 class UnknownProducts(DomainError):
     code = "unknown_product"
+    status = 422
+    title = "Unknown product"
 
     def __init__(self, product_ids: Iterable[int]) -> None:
-        self.product_ids = tuple(sorted(set(product_ids)))
-        ids = ", ".join(str(i) for i in self.product_ids)
-        noun = "Product" if len(self.product_ids) == 1 else "Products"
-        super().__init__(
-            f"{noun} {ids} do not exist"
-            if len(self.product_ids) > 1
-            else f"{noun} {ids} does not exist"
-        )
+        self.product_ids = _ids(product_ids)
+        listed = ", ".join(str(i) for i in self.product_ids)
+        if len(self.product_ids) == 1:
+            super().__init__(f"Product {listed} does not exist")
+        else:
+            super().__init__(f"Products {listed} do not exist")
 
 
 class DuplicateProductLine(DomainError):
     code = "duplicate_product"
+    status = 422
+    title = "Repeated product"
 
     def __init__(self, product_ids: Iterable[int]) -> None:
-        self.product_ids = tuple(sorted(set(product_ids)))
-        ids = ", ".join(str(i) for i in self.product_ids)
-        super().__init__(f"Each product may appear on one line only; repeated: {ids}")
+        self.product_ids = _ids(product_ids)
+        listed = ", ".join(str(i) for i in self.product_ids)
+        super().__init__(f"Each product may appear on one line only; repeated: {listed}")
 
 
 class EmptyOrder(DomainError):
     code = "empty_order"
+    status = 422
+    title = "Empty order"
 
     def __init__(self) -> None:
         super().__init__("An order needs at least one line")
 
 
-class ProductNotFound(DomainError):
-    code = "not_found"
+class NotFound(DomainError):
+    """Something the caller named is not there (or is not theirs to see)."""
 
+    code = "not_found"
+    status = 404
+    title = "Not found"
+
+
+class ProductNotFound(NotFound):
     def __init__(self, product_id: int) -> None:
         self.product_id = product_id
         super().__init__(f"Product {product_id} does not exist")
 
 
-class OrderNotFound(DomainError):
-    code = "not_found"
-
+class OrderNotFound(NotFound):
     def __init__(self, order_id: int) -> None:
         self.order_id = order_id
         super().__init__(f"Order {order_id} does not exist")
 
 
+class UserNotFound(NotFound):
+    def __init__(self, username: str) -> None:
+        self.username = username
+        super().__init__(f"User {username!r} does not exist")
+
+
 class OrderNotCancellable(DomainError):
     code = "order_not_cancellable"
+    status = 409
+    title = "Order cannot be cancelled"
 
     def __init__(self, order_id: int, status: str) -> None:
         self.order_id = order_id
-        self.status = status
+        self.order_status = status
         super().__init__(f"Order {order_id} is {status}; only a placed order can be cancelled")
 
 
 class UsernameTaken(DomainError):
     code = "username_taken"
+    status = 409
+    title = "Username taken"
 
     def __init__(self, username: str) -> None:
         self.username = username
@@ -116,24 +153,22 @@ class UsernameTaken(DomainError):
 
 class InvalidUsername(DomainError):
     code = "invalid_username"
+    status = 422
+    title = "Invalid username"
 
 
 class WeakPassword(DomainError):
     code = "weak_password"
-
-
-class UserNotFound(DomainError):
-    code = "not_found"
-
-    def __init__(self, username: str) -> None:
-        self.username = username
-        super().__init__(f"User {username!r} does not exist")
+    status = 422
+    title = "Weak password"
 
 
 class AuthenticationFailed(DomainError):
     """Wrong username or password: one message for both, so usernames cannot be probed."""
 
     code = "invalid_credentials"
+    status = 401
+    title = "Invalid credentials"
 
     def __init__(self) -> None:
         super().__init__("No active account found with the given credentials")
@@ -141,6 +176,8 @@ class AuthenticationFailed(DomainError):
 
 class InvalidToken(DomainError):
     code = "invalid_token"
+    status = 401
+    title = "Invalid token"
 
     def __init__(self, detail: str = "The token is invalid or expired") -> None:
         super().__init__(detail)
@@ -148,6 +185,8 @@ class InvalidToken(DomainError):
 
 class NotAuthenticated(DomainError):
     code = "not_authenticated"
+    status = 401
+    title = "Not authenticated"
 
     def __init__(self, detail: str = "Authentication credentials were not provided") -> None:
         super().__init__(detail)
@@ -155,6 +194,8 @@ class NotAuthenticated(DomainError):
 
 class PermissionDenied(DomainError):
     code = "permission_denied"
+    status = 403
+    title = "Permission denied"
 
     def __init__(self, detail: str = "You do not have permission to perform this action") -> None:
         super().__init__(detail)
@@ -162,6 +203,8 @@ class PermissionDenied(DomainError):
 
 class IdempotencyKeyReused(DomainError):
     code = "idempotency_key_reused"
+    status = 422
+    title = "Idempotency-Key reused"
 
     def __init__(self) -> None:
         super().__init__("This Idempotency-Key was already used with a different request body")
@@ -169,6 +212,8 @@ class IdempotencyKeyReused(DomainError):
 
 class RequestInProgress(DomainError):
     code = "request_in_progress"
+    status = 409
+    title = "Request in progress"
 
     def __init__(self) -> None:
         super().__init__(

@@ -1,17 +1,19 @@
 """Entities and value objects of the ordering domain.
 
-``Product`` owns its stock: only ``take`` and ``restock`` change ``quantity_in_stock`` and neither
-lets it go below zero. ``Order`` holds frozen ``OrderLine`` values whose name and unit price are
-copied when the order is placed, so later catalogue changes never rewrite order history.
+``Product`` owns its stock: only ``take``, ``restock`` and ``update`` change
+``quantity_in_stock``, and none lets it go below zero. ``Order`` holds frozen ``OrderLine``
+values whose name and unit price are copied when the order is placed, so later catalogue changes
+never rewrite order history. Money is ``Decimal`` with two places; the arithmetic lives here.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, ClassVar
 
 from opply.domain.errors import (
     DuplicateProductLine,
@@ -38,6 +40,15 @@ def money(value: Decimal | int | str) -> Decimal:
     return Decimal(value).quantize(CENT)
 
 
+def line_total(unit_price: Decimal, quantity: int) -> Decimal:
+    """What one line of an order costs: its unit price times its quantity."""
+    return money(unit_price * quantity)
+
+
+def order_total(line_totals: Iterable[Decimal]) -> Decimal:
+    return money(sum(line_totals, Decimal(0)))
+
+
 def validate_price(price: Decimal) -> Decimal:
     if not isinstance(price, Decimal) or not price.is_finite():
         raise InvalidPrice(f"Price must be a finite decimal, got {price!r}")
@@ -52,6 +63,8 @@ def validate_price(price: Decimal) -> Decimal:
 
 
 def validate_name(name: str) -> str:
+    if not isinstance(name, str):
+        raise InvalidName(f"Name must be text, got {name!r}")
     cleaned = name.strip()
     if not cleaned:
         raise InvalidName("Name must not be blank")
@@ -60,31 +73,52 @@ def validate_name(name: str) -> str:
     return cleaned
 
 
+def validate_stock(quantity: int) -> int:
+    if (
+        isinstance(quantity, bool)
+        or not isinstance(quantity, int)
+        or not 0 <= quantity <= MAX_STOCK
+    ):
+        raise InvalidQuantity(
+            f"Stock must be a whole number from 0 to {MAX_STOCK}, got {quantity!r}"
+        )
+    return quantity
+
+
 def _positive_quantity(quantity: int, what: str) -> int:
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
         raise InvalidQuantity(f"{what} must be a whole number of at least 1, got {quantity!r}")
     return quantity
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, kw_only=True)
 class Product:
     name: str
     price: Decimal
     quantity_in_stock: int = 0
     id: int | None = None
 
+    # What staff may change with ``update``, and the rule each new value must pass.
+    EDITABLE: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "name": validate_name,
+        "price": validate_price,
+        "quantity_in_stock": validate_stock,
+    }
+
     def __post_init__(self) -> None:
-        self.name = validate_name(self.name)
-        self.price = validate_price(self.price)
-        if (
-            isinstance(self.quantity_in_stock, bool)
-            or not isinstance(self.quantity_in_stock, int)
-            or not 0 <= self.quantity_in_stock <= MAX_STOCK
-        ):
-            raise InvalidQuantity(
-                f"Stock must be a whole number from 0 to {MAX_STOCK}, "
-                f"got {self.quantity_in_stock!r}"
-            )
+        for name, check in self.EDITABLE.items():
+            setattr(self, name, check(getattr(self, name)))
+
+    def update(self, **changes: Any) -> None:
+        """Staff edits: every value checked before any is applied (all or nothing).
+
+        A new ``quantity_in_stock`` is a correction after a physical count, not a sale."""
+        unknown = changes.keys() - self.EDITABLE.keys()
+        if unknown:
+            raise TypeError(f"not editable: {', '.join(sorted(unknown))}")
+        checked = {name: self.EDITABLE[name](value) for name, value in changes.items()}
+        for name, value in checked.items():
+            setattr(self, name, value)
 
     def can_take(self, quantity: int) -> bool:
         return 0 < quantity <= self.quantity_in_stock
@@ -93,7 +127,10 @@ class Product:
         """Remove ``quantity`` units from stock, refusing to go below zero."""
         _positive_quantity(quantity, "Quantity")
         if quantity > self.quantity_in_stock:
-            raise OutOfStock([Shortage(self._id(), quantity, self.quantity_in_stock)])
+            shortage = Shortage(
+                product_id=self.id or 0, requested=quantity, available=self.quantity_in_stock
+            )
+            raise OutOfStock([shortage])
         self.quantity_in_stock -= quantity
 
     def restock(self, quantity: int) -> None:
@@ -103,27 +140,8 @@ class Product:
             raise InvalidQuantity(f"Stock of product {self.id} would exceed {MAX_STOCK}")
         self.quantity_in_stock += quantity
 
-    def set_stock(self, quantity: int) -> None:
-        """Staff correction of the stock count after a physical inventory."""
-        if (
-            isinstance(quantity, bool)
-            or not isinstance(quantity, int)
-            or not (0 <= quantity <= MAX_STOCK)
-        ):
-            raise InvalidQuantity(f"Stock must be a whole number from 0 to {MAX_STOCK}")
-        self.quantity_in_stock = quantity
 
-    def rename(self, name: str) -> None:
-        self.name = validate_name(name)
-
-    def reprice(self, price: Decimal) -> None:
-        self.price = validate_price(price)
-
-    def _id(self) -> int:
-        return self.id if self.id is not None else 0
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OrderLine:
     """What was bought, at the name and price of the moment it was bought."""
 
@@ -134,7 +152,7 @@ class OrderLine:
 
     @property
     def line_total(self) -> Decimal:
-        return money(self.unit_price * self.quantity)
+        return line_total(self.unit_price, self.quantity)
 
 
 class OrderStatus(enum.StrEnum):
@@ -142,7 +160,7 @@ class OrderStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LineRequest:
     """A customer's wish: this many of that product."""
 
@@ -171,7 +189,7 @@ def check_line_requests(requests: Sequence[LineRequest]) -> None:
         raise DuplicateProductLine(repeated)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, kw_only=True)
 class Order:
     customer_id: int
     created_at: datetime
@@ -182,11 +200,12 @@ class Order:
 
     @property
     def total(self) -> Decimal:
-        return money(sum((line.line_total for line in self.lines), Decimal(0)))
+        return order_total(line.line_total for line in self.lines)
 
     @classmethod
     def place(
         cls,
+        *,
         customer_id: int,
         requests: Sequence[LineRequest],
         products: Mapping[int, Product],
@@ -203,7 +222,11 @@ class Order:
         if missing:
             raise UnknownProducts(missing)
         shortages = [
-            Shortage(r.product_id, r.quantity, products[r.product_id].quantity_in_stock)
+            Shortage(
+                product_id=r.product_id,
+                requested=r.quantity,
+                available=products[r.product_id].quantity_in_stock,
+            )
             for r in requests
             if not products[r.product_id].can_take(r.quantity)
         ]
@@ -213,7 +236,14 @@ class Order:
         for req in requests:
             product = products[req.product_id]
             product.take(req.quantity)
-            lines.append(OrderLine(req.product_id, product.name, product.price, req.quantity))
+            lines.append(
+                OrderLine(
+                    product_id=req.product_id,
+                    product_name=product.name,
+                    unit_price=product.price,
+                    quantity=req.quantity,
+                )
+            )
         return cls(customer_id=customer_id, created_at=created_at, currency=currency, lines=lines)
 
     def cancel(self, products: Mapping[int, Product]) -> None:
@@ -226,11 +256,11 @@ class Order:
                 product.restock(line.quantity)
         self.status = OrderStatus.CANCELLED
 
-    def product_ids(self) -> Iterable[int]:
-        return (line.product_id for line in self.lines)
+    def product_ids(self) -> set[int]:
+        return {line.product_id for line in self.lines}
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, kw_only=True)
 class User:
     username: str
     password_hash: str
@@ -245,7 +275,7 @@ class User:
         self.is_active = True
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, kw_only=True)
 class RefreshToken:
     """Server-side record of one issued refresh token (by its ``jti``, never the token itself).
 
@@ -273,7 +303,7 @@ class RefreshToken:
         self.used_at = at
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, kw_only=True)
 class IdempotencyRecord:
     """The first successful answer to a keyed request, kept so a retry gets the same answer."""
 
@@ -282,4 +312,4 @@ class IdempotencyRecord:
     fingerprint: str
     created_at: datetime
     order_id: int
-    response: dict[str, object]
+    response: dict[str, Any]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from types import ModuleType
 
+from dependency_injector.wiring import unwire
 from flask import Flask
 
 from opply.entrypoints.admin import init_admin
@@ -17,7 +19,32 @@ from opply.entrypoints.observability import init_observability
 MAX_BODY_BYTES = 1024 * 1024
 
 
+def wired_modules() -> list[ModuleType]:
+    """The modules whose ``Provide`` markers the container fills when an app is created."""
+    from opply.entrypoints.admin import auth as admin_auth
+    from opply.entrypoints.admin import orders as admin_orders
+    from opply.entrypoints.admin import products as admin_products
+    from opply.entrypoints.admin import site as admin_site
+    from opply.entrypoints.admin import users as admin_users
+    from opply.entrypoints.api import auth, health, orders, products, security
+
+    return [
+        auth,
+        health,
+        orders,
+        products,
+        security,
+        admin_auth,
+        admin_orders,
+        admin_products,
+        admin_site,
+        admin_users,
+    ]
+
+
 def create_app(settings: Settings | None = None, container: Container | None = None) -> Flask:
+    """The service's app. Its views use ``container``'s use cases (one container per process:
+    the views' markers are module attributes; ``unwire_app`` gives them back)."""
     settings = settings or Settings.from_env()
     if container is None:
         container = build_container(settings)
@@ -40,12 +67,22 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     # First, so its before_request hook (request id, timer) runs before everyone else's.
     init_observability(app, settings)
 
-    container.wire(packages=["opply.entrypoints.api"])
+    # The markers are module attributes: whatever an earlier app (a test's) put there goes
+    # back to its marker first, then this container fills them.
+    modules = wired_modules()
+    unwire(modules=modules)
+    container.wire(modules=modules)
     register_error_handlers(app)
     init_api(app)
-    init_limits(app, settings)  # after init_api: it wraps the token views
+    init_limits(app, settings)
     # A plain Flask blueprint, not flask-smorest's: the admin stays out of the OpenAPI document.
     init_admin(app)
 
     logging.getLogger("opply").setLevel(settings.log_level)
     return app
+
+
+def unwire_app(app: Flask) -> None:
+    """Give the view modules their markers back (tests building several apps in one process)."""
+    container: Container = app.extensions["container"]
+    container.unwire()

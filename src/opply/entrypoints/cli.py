@@ -46,10 +46,12 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def cmd_users_create(args: argparse.Namespace) -> int:
-    from opply.application.users import NewUser
+    from opply.application.dto import NewUser
 
     container = _container()
-    user = container.create_user()(NewUser(args.username, _read_password(args), args.staff))
+    user = container.create_user()(
+        NewUser(username=args.username, password=_read_password(args), is_staff=args.staff)
+    )
     kind = "staff user" if user.is_staff else "customer"
     print(f"created {kind} {user.username!r} (id {user.id})")
     return 0
@@ -78,7 +80,7 @@ def cmd_demo_load(_: argparse.Namespace) -> int:
 def cmd_idempotency_purge(args: argparse.Namespace) -> int:
     container = _container()
     cutoff = container.clock().now() - timedelta(hours=args.older_than_hours)
-    with container.uow().for_write() as uow:
+    with container.uow().write() as uow:
         removed = uow.idempotency.purge_older_than(cutoff)
         uow.commit()
     print(f"removed {removed} idempotency keys older than {args.older_than_hours} hours")

@@ -1,7 +1,11 @@
 """The one place that knows which adapter serves which port.
 
-Engine and session factory are singletons (one pool per process); units of work and use cases
-are factories, so every request gets its own. Tests swap adapters with ``override``.
+Everything here is a singleton, built once per process: the engines (one connection pool each),
+the unit of work (which opens a new read or write unit of work, i.e. a transaction, on every
+call, so it holds nothing per request), and the use cases, which hold only those. So a view gets
+its use case once, when the app is wired (``Provide`` markers on the view modules' attributes),
+and pays nothing per request for it. Tests swap adapters with ``override`` before building the
+app, and ``create_app`` unwires what it wired when the app is torn down (``unwire_app``).
 """
 
 from __future__ import annotations
@@ -11,17 +15,16 @@ from typing import TYPE_CHECKING
 from dependency_injector import containers, providers
 
 from opply.adapters.clock import SystemClock
-from opply.adapters.database import make_engine, make_session_factory
+from opply.adapters.database import make_engine, make_read_engine, make_session_factory
 from opply.adapters.passwords import Argon2PasswordHasher
-from opply.adapters.sqlalchemy_uow import SqlAlchemyUnitOfWork
+from opply.adapters.sql_uow import SqlUnitOfWork
 from opply.adapters.tokens import JwtTokenService
 from opply.application import auth, orders, products, users
+from opply.entrypoints.api.dumping import compiled_dumper
+from opply.entrypoints.api.schemas import OrderSchema
 
 
 class Container(containers.DeclarativeContainer):
-    # No wiring_config: create_app wires the API and the admin to the container it serves, so
-    # a CLI command building a container neither imports nor patches the views.
-
     settings: providers.Dependency[Settings] = providers.Dependency()
 
     engine = providers.Singleton(
@@ -30,8 +33,14 @@ class Container(containers.DeclarativeContainer):
         pool_size=settings.provided.db_pool_size,
         max_overflow=settings.provided.db_max_overflow,
     )
+    read_engine = providers.Singleton(
+        make_read_engine,
+        engine,
+        pool_size=settings.provided.db_pool_size,
+        max_overflow=settings.provided.db_max_overflow,
+    )
     session_factory = providers.Singleton(make_session_factory, engine)
-    uow = providers.Factory(SqlAlchemyUnitOfWork, session_factory=session_factory)
+    uow = providers.Singleton(SqlUnitOfWork, read_bind=read_engine, session_factory=session_factory)
 
     clock = providers.Singleton(SystemClock)
     password_hasher = providers.Singleton(Argon2PasswordHasher)
@@ -43,41 +52,49 @@ class Container(containers.DeclarativeContainer):
         refresh_ttl=settings.provided.refresh_token_ttl,
         clock=clock,
     )
+    # The wire format of an order, kept with an Idempotency-Key: the API's schema, compiled.
+    order_snapshot = providers.Singleton(compiled_dumper, OrderSchema)
 
-    authenticate = providers.Factory(
+    authenticate = providers.Singleton(
         auth.Authenticate, uow=uow, hasher=password_hasher, tokens=token_service
     )
-    refresh_tokens = providers.Factory(
+    refresh_tokens = providers.Singleton(
         auth.RefreshTokens, uow=uow, tokens=token_service, clock=clock
     )
-    revoke_refresh_token = providers.Factory(
+    revoke_refresh_token = providers.Singleton(
         auth.RevokeRefreshToken, uow=uow, tokens=token_service, clock=clock
     )
-    resolve_principal = providers.Factory(auth.ResolvePrincipal, uow=uow, tokens=token_service)
-    authenticate_staff = providers.Factory(auth.AuthenticateStaff, uow=uow, hasher=password_hasher)
-    get_active_staff = providers.Factory(auth.GetActiveStaff, uow=uow)
-
-    list_products = providers.Factory(products.ListProducts, uow=uow)
-    get_product = providers.Factory(products.GetProduct, uow=uow)
-    create_product = providers.Factory(products.CreateProduct, uow=uow)
-    update_product = providers.Factory(products.UpdateProduct, uow=uow)
-    restock_product = providers.Factory(products.RestockProduct, uow=uow)
-
-    place_order = providers.Factory(
-        orders.PlaceOrder, uow=uow, clock=clock, currency=settings.provided.currency
+    resolve_principal = providers.Singleton(auth.ResolvePrincipal, uow=uow, tokens=token_service)
+    authenticate_staff = providers.Singleton(
+        auth.AuthenticateStaff, uow=uow, hasher=password_hasher
     )
-    list_my_orders = providers.Factory(orders.ListMyOrders, uow=uow)
-    get_my_order = providers.Factory(orders.GetMyOrder, uow=uow)
-    cancel_my_order = providers.Factory(orders.CancelMyOrder, uow=uow)
-    list_all_orders = providers.Factory(orders.ListAllOrders, uow=uow)
-    get_order_as_staff = providers.Factory(orders.GetOrderAsStaff, uow=uow)
-    cancel_order_as_staff = providers.Factory(orders.CancelOrderAsStaff, uow=uow)
+    get_active_staff = providers.Singleton(auth.GetActiveStaff, uow=uow)
 
-    create_user = providers.Factory(users.CreateUser, uow=uow, hasher=password_hasher)
-    set_password = providers.Factory(users.SetPassword, uow=uow, hasher=password_hasher)
-    set_user_active = providers.Factory(users.SetUserActive, uow=uow)
-    list_users = providers.Factory(users.ListUsers, uow=uow)
-    get_user = providers.Factory(users.GetUser, uow=uow)
+    list_products = providers.Singleton(products.ListProducts, uow=uow)
+    get_product = providers.Singleton(products.GetProduct, uow=uow)
+    create_product = providers.Singleton(products.CreateProduct, uow=uow)
+    update_product = providers.Singleton(products.UpdateProduct, uow=uow)
+    restock_product = providers.Singleton(products.RestockProduct, uow=uow)
+
+    place_order = providers.Singleton(
+        orders.PlaceOrder,
+        uow=uow,
+        clock=clock,
+        currency=settings.provided.currency,
+        snapshot=order_snapshot,
+    )
+    list_my_orders = providers.Singleton(orders.ListMyOrders, uow=uow)
+    get_my_order = providers.Singleton(orders.GetMyOrder, uow=uow)
+    cancel_my_order = providers.Singleton(orders.CancelMyOrder, uow=uow)
+    list_all_orders = providers.Singleton(orders.ListAllOrders, uow=uow)
+    get_order_as_staff = providers.Singleton(orders.GetOrderAsStaff, uow=uow)
+    cancel_order_as_staff = providers.Singleton(orders.CancelOrderAsStaff, uow=uow)
+
+    create_user = providers.Singleton(users.CreateUser, uow=uow, hasher=password_hasher)
+    set_password = providers.Singleton(users.SetPassword, uow=uow, hasher=password_hasher)
+    set_user_active = providers.Singleton(users.SetUserActive, uow=uow)
+    list_users = providers.Singleton(users.ListUsers, uow=uow)
+    get_user = providers.Singleton(users.GetUser, uow=uow)
 
 
 if TYPE_CHECKING:

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 
-from opply.application.dto import PageRequest
-from opply.application.ports import ProductFilter
-from opply.application.products import NewProduct
-from opply.application.users import NewUser
+from opply.application.dto import NewProduct, NewUser, PageRequest, ProductFilter
+from opply.domain.errors import UserNotFound
 from opply.entrypoints.container import Container
 
 DEMO_CUSTOMER = ("demo", "demo-pass-2026")
@@ -49,20 +47,22 @@ CATALOGUE: list[tuple[str, str, int]] = [
 
 
 def load_demo(container: Container) -> Iterator[str]:
-    with container.uow() as uow:
-        existing = {p.name for p in uow.products.list(ProductFilter(), 0, 10_000).items}
+    everything = PageRequest(page=1, page_size=len(CATALOGUE) + 10_000)
+    existing = {p.name for p in container.list_products()(ProductFilter(), everything).items}
     added = 0
     for name, price, stock in CATALOGUE:
         if name not in existing:
-            container.create_product()(NewProduct(name, Decimal(price), stock))
+            container.create_product()(
+                NewProduct(name=name, price=Decimal(price), quantity_in_stock=stock)
+            )
             added += 1
     yield f"demo catalogue: {added} products added, {len(CATALOGUE) - added} already there"
-    total = container.list_products()(ProductFilter(), PageRequest(1, 1)).total
+    total = container.list_products()(ProductFilter(), PageRequest(page=1, page_size=1)).total
     yield f"catalogue now holds {total} products"
     for (username, password), staff in ((DEMO_CUSTOMER, False), (DEMO_STAFF, True)):
-        with container.uow() as uow:
-            exists = uow.users.get_by_username(username) is not None
-        if not exists:
-            container.create_user()(NewUser(username, password, is_staff=staff))
+        try:
+            container.get_user()(username)
+        except UserNotFound:
+            container.create_user()(NewUser(username=username, password=password, is_staff=staff))
         kind = "staff" if staff else "customer"
         yield f"demo {kind}: username {username!r} password {password!r}"

@@ -1,13 +1,19 @@
-"""Abuse limits on the token endpoints (Flask-Limiter).
+"""Abuse limits on the token endpoints, on the ``limits`` library (Flask-Limiter's own engine).
 
 ``POST /api/token/`` is limited per username (taken from the JSON body, when it has one) and per
-client address; ``POST /api/token/refresh/`` per client address. Counts live in memory by
-default (one count per process) and in Redis when ``RATELIMIT_STORAGE_URI`` points there, so
-every worker and every instance shares them. If Redis stops answering, the limits carry on in
-memory rather than letting every request through or failing them all.
+client address; ``POST /api/token/refresh/`` per client address. Counts use a moving window
+(no burst of twice the limit across a window boundary) in memory by default (one count per
+process) and in Redis when ``RATELIMIT_STORAGE_URI`` points there, so every worker and every
+instance shares them. If the store stops answering, the limits carry on in memory for a while
+rather than letting every request through or failing them all.
+
+Why not Flask-Limiter: it hooks every request of the app (before, after and teardown) to look
+for limits that only two endpoints have, at about 0.1 ms of CPU each, and offers no public way
+to confine those hooks. Here the two decorators below are the whole cost, paid by those two
+endpoints alone; ``limits`` does the counting, in memory or with Redis' atomic scripts.
 
 A refused request is a ``429`` problem with ``code: rate_limited`` and ``Retry-After``. Every
-limited response carries the rate limit fields of draft-ietf-httpapi-ratelimit-headers-06:
+answer of a limited endpoint carries the fields of draft-ietf-httpapi-ratelimit-headers-06:
 ``RateLimit-Limit``, ``RateLimit-Remaining``, ``RateLimit-Reset`` (seconds until the window
 resets) and ``RateLimit-Policy`` (e.g. ``10;w=60``).
 """
@@ -15,24 +21,41 @@ resets) and ``RateLimit-Policy`` (e.g. ``10;w=60``).
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, TypeVar, cast
 
-from flask import Flask, Response, request
-from flask_limiter import Limiter, RateLimitExceeded, RequestLimit
-from limits import parse_many
+from flask import Flask, Response, current_app, g, request
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage, Storage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 from werkzeug.exceptions import HTTPException
 
-from opply.entrypoints.api.problems import problem
+from opply.entrypoints.api.problems import RateLimited
 from opply.entrypoints.config import ConfigError, Settings
 
-AUTH_BLUEPRINT = "auth"
-LOGIN_ENDPOINT = f"{AUTH_BLUEPRINT}.Token"
-REFRESH_ENDPOINT = f"{AUTH_BLUEPRINT}.Refresh"
-STRATEGY = "moving-window"  # no burst of twice the limit across a window boundary
+log = logging.getLogger("opply.limits")
+F = TypeVar("F", bound=Callable[..., Any])
+EXTENSION = "opply_limits"
+KEY_PREFIX = "opply"
+STORE_RETRY_SECONDS = 30  # after a store failure, counts stay in memory this long
 MAX_USERNAME_KEY_CHARS = 150  # the longest username there can be
+
+_INT_HEADER = {"schema": {"type": "integer", "minimum": 0}}
+RATE_LIMIT_HEADERS = {
+    "Retry-After": {**_INT_HEADER, "description": "Seconds to wait before trying again"},
+    "RateLimit-Limit": {**_INT_HEADER, "description": "Requests allowed in the window"},
+    "RateLimit-Remaining": {**_INT_HEADER, "description": "Requests left in the window"},
+    "RateLimit-Reset": {**_INT_HEADER, "description": "Seconds until the window resets"},
+    "RateLimit-Policy": {
+        "schema": {"type": "string"},
+        "description": 'The limits that apply, e.g. "10;w=60" (10 per 60 seconds)',
+    },
+}
 
 
 def client_address() -> str:
@@ -60,132 +83,133 @@ def login_username() -> str | None:
     return "user:" + hashlib.sha256(normalised.encode("utf-8", "replace")).hexdigest()
 
 
-def _username_key() -> str:
-    return login_username() or ""
+@dataclass(frozen=True, kw_only=True)
+class Rule:
+    """One limit, counted per the key ``key()`` returns (``None``: this request is exempt)."""
+
+    name: str
+    limit: RateLimitItem
+    key: Callable[[], str | None]
 
 
-def _check_limit_string(name: str, value: str) -> str:
-    try:
-        parse_many(value)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a rate like '10/minute', got {value!r}") from exc
-    return value
+@dataclass(frozen=True, kw_only=True)
+class Count:
+    rule: Rule
+    allowed: bool
+    remaining: int
+    reset_at: float
 
 
-def init_limits(app: Flask, settings: Settings) -> Limiter:
-    """Limit the token endpoints of ``app``; call after the API blueprints are registered."""
-    login_limit = _check_limit_string("LOGIN_RATE_LIMIT", settings.login_rate_limit)
-    login_address_limit = _check_limit_string(
-        "LOGIN_ADDRESS_RATE_LIMIT", settings.login_address_rate_limit
-    )
-    refresh_limit = _check_limit_string("REFRESH_RATE_LIMIT", settings.refresh_rate_limit)
+class RateLimits:
+    """The app's rules and the store that counts them."""
 
-    # One Limiter (and so one in-memory store) per app: tests get a clean count each.
-    limiter = Limiter(
-        key_func=client_address,
-        storage_uri=settings.ratelimit_storage_uri,
-        storage_options={"socket_connect_timeout": 1, "socket_timeout": 1}
-        if settings.ratelimit_storage_uri.startswith(("redis://", "rediss://"))
-        else {},
-        strategy=STRATEGY,
-        headers_enabled=False,  # ours follow the IETF draft; Flask-Limiter's are X-RateLimit-*
-        in_memory_fallback_enabled=True,
-        key_prefix="opply",
-        enabled=settings.ratelimit_enabled,
-    )
-    limiter.init_app(app)
-    _only_on_blueprint(app, limiter, AUTH_BLUEPRINT)
-
-    _limit_view(
-        app,
-        LOGIN_ENDPOINT,
-        limiter.limit(
-            login_limit,
-            key_func=_username_key,
-            methods=["POST"],
-            # No username in the body: nothing to count per user; the address limit still counts.
-            exempt_when=lambda: login_username() is None,
-        ),
-        limiter.limit(login_address_limit, methods=["POST"]),
-    )
-    _limit_view(app, REFRESH_ENDPOINT, limiter.limit(refresh_limit, methods=["POST"]))
-
-    @app.errorhandler(RateLimitExceeded)
-    def _too_many(error: RateLimitExceeded) -> Response:
-        # The window's full length is an upper bound; the after_request hook below narrows it.
-        return problem(
-            429,
-            "rate_limited",
-            "Too many requests; wait for the number of seconds in Retry-After and try again.",
-            title="Too many requests",
-            headers={"Retry-After": str(error.limit.limit.get_expiry())},
+    def __init__(self, settings: Settings) -> None:
+        self.enabled = settings.ratelimit_enabled
+        self.storage_uri = settings.ratelimit_storage_uri
+        options: dict[str, float] = {}
+        if self.storage_uri.startswith(("redis://", "rediss://")):
+            options = {"socket_connect_timeout": 1, "socket_timeout": 1}
+        self._store = MovingWindowRateLimiter(storage_from_string(self.storage_uri, **options))
+        self._memory = MovingWindowRateLimiter(MemoryStorage())
+        self._store_down_until = 0.0
+        self.login = (
+            Rule(
+                name="login per username",
+                limit=_limit("LOGIN_RATE_LIMIT", settings.login_rate_limit),
+                key=login_username,
+            ),
+            Rule(
+                name="login per address",
+                limit=_limit("LOGIN_ADDRESS_RATE_LIMIT", settings.login_address_rate_limit),
+                key=client_address,
+            ),
+        )
+        self.refresh = (
+            Rule(
+                name="refresh per address",
+                limit=_limit("REFRESH_RATE_LIMIT", settings.refresh_rate_limit),
+                key=client_address,
+            ),
         )
 
-    def _ratelimit_fields(response: Response) -> Response:
-        if limiter.enabled:
-            _add_fields(response, limiter.current_limit, limiter.current_limits)
-        return response
+    @property
+    def storage(self) -> Storage:
+        return self._store.storage
 
-    app.after_request_funcs.setdefault(AUTH_BLUEPRINT, []).append(_ratelimit_fields)
+    def hit(self, rule: Rule, key: str) -> Count:
+        """Count one request against ``rule`` for ``key``."""
+        if time.monotonic() >= self._store_down_until:
+            try:
+                return self._hit(self._store, rule, key)
+            except Exception:  # the store's own errors (redis, network): keep limiting
+                log.warning("rate limit store unreachable: counting in memory", exc_info=True)
+                self._store_down_until = time.monotonic() + STORE_RETRY_SECONDS
+        return self._hit(self._memory, rule, key)
 
-    app.extensions["opply_limiter"] = limiter
-    return limiter
-
-
-def _only_on_blueprint(app: Flask, limiter: Limiter, blueprint: str) -> None:
-    """Run the limiter's request hooks on ``blueprint``'s requests only, not on every request.
-
-    ``init_app`` registers three app-wide hooks: a ``before_request`` check (for default and
-    application limits, which we have none of), an ``after_request`` one and a
-    ``teardown_request`` one. Only the token endpoints have limits, and their decorators check
-    them when the view is called, so on any other request the hooks found nothing to do at
-    about 0.1 ms of CPU each (8% of a product read). They are moved, unchanged, to the token
-    endpoints' blueprint, whose requests still run all three.
-    """
-    every_kind: tuple[dict[Any, list[Any]], ...] = (
-        app.before_request_funcs,
-        app.after_request_funcs,
-        app.teardown_request_funcs,
-    )
-    for hooks in every_kind:
-        app_wide = hooks.get(None, [])
-        mine = [hook for hook in app_wide if _belongs_to(hook, limiter)]
-        if limiter.enabled and not mine:  # a disabled limiter registers none
-            raise RuntimeError("flask-limiter registered no request hooks: has it changed?")
-        hooks[None] = [hook for hook in app_wide if hook not in mine]
-        hooks.setdefault(blueprint, []).extend(mine)
+    @staticmethod
+    def _hit(limiter: MovingWindowRateLimiter, rule: Rule, key: str) -> Count:
+        allowed = limiter.hit(rule.limit, KEY_PREFIX, rule.name, key)
+        reset_at, remaining = limiter.get_window_stats(rule.limit, KEY_PREFIX, rule.name, key)
+        return Count(rule=rule, allowed=allowed, remaining=remaining, reset_at=reset_at)
 
 
-def _belongs_to(hook: Any, limiter: Limiter) -> bool:
-    """A bound method of ``limiter``, or a ``functools.partial`` of a method given it."""
-    return getattr(hook, "__self__", None) is limiter or (
-        getattr(hook, "args", ())[:1] == (limiter,)
-    )
-
-
-def _limit_view(app: Flask, endpoint: str, *decorators: Callable[[Any], Any]) -> None:
-    view = app.view_functions[endpoint]
-    for decorate in decorators:
-        view = decorate(view)
-    app.view_functions[endpoint] = view
-
-
-def _add_fields(
-    response: Response, current: RequestLimit | None, every: list[RequestLimit]
-) -> None:
-    if current is None:
-        return
+def _limit(name: str, value: str) -> RateLimitItem:
     try:
-        reset_in = max(0, math.ceil(current.window[0] - time.time()))
-        remaining = max(0, current.remaining)
-    except Exception:  # a storage hiccup must not turn an answer into a 500
-        return
-    response.headers["RateLimit-Limit"] = str(current.limit.amount)
-    response.headers["RateLimit-Remaining"] = "0" if current.breached else str(remaining)
+        [item] = parse_many(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be one rate like '10/minute', got {value!r}") from exc
+    return item
+
+
+def init_limits(app: Flask, settings: Settings) -> RateLimits:
+    limits = RateLimits(settings)
+    app.extensions[EXTENSION] = limits
+    return limits
+
+
+def _limited(rules: Callable[[RateLimits], tuple[Rule, ...]]) -> Callable[[F], F]:
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            limits: RateLimits = current_app.extensions[EXTENSION]
+            if not limits.enabled:
+                return view(*args, **kwargs)
+            counts = []
+            for rule in rules(limits):
+                key = rule.key()
+                if key is not None:
+                    counts.append(limits.hit(rule, key))
+            g.opply_rate_counts = counts
+            refused = [c for c in counts if not c.allowed]
+            if refused:
+                wait = max(1, math.ceil(max(c.reset_at for c in refused) - time.time()))
+                raise RateLimited(
+                    "Too many requests; wait for the number of seconds in Retry-After and "
+                    "try again.",
+                    headers={"Retry-After": str(wait)},
+                )
+            return view(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+    return decorate
+
+
+login_limits = _limited(lambda limits: limits.login)
+refresh_limits = _limited(lambda limits: limits.refresh)
+
+
+def rate_limit_fields(response: Response) -> Response:
+    """After a limited endpoint's request, whatever its answer: the draft's fields, for the
+    limit closest to refusing."""
+    counts: list[Count] = g.pop("opply_rate_counts", [])
+    if not counts:
+        return response
+    current = min(counts, key=lambda c: (c.remaining, -c.reset_at))
+    reset_in = max(0, math.ceil(current.reset_at - time.time()))
+    response.headers["RateLimit-Limit"] = str(current.rule.limit.amount)
+    response.headers["RateLimit-Remaining"] = "0" if not current.allowed else str(current.remaining)
     response.headers["RateLimit-Reset"] = str(reset_in)
-    policies = dict.fromkeys(
-        f"{lim.limit.amount};w={lim.limit.get_expiry()}" for lim in every or [current]
-    )
+    policies = dict.fromkeys(f"{c.rule.limit.amount};w={c.rule.limit.get_expiry()}" for c in counts)
     response.headers["RateLimit-Policy"] = ", ".join(policies)
-    if response.status_code == 429:
-        response.headers["Retry-After"] = str(max(1, reset_in))
+    return response

@@ -7,6 +7,7 @@ placed and out-of-stock refusals are counted from the responses of the order end
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import os
@@ -198,10 +199,19 @@ def _security_headers(response: Response, settings: Settings) -> None:
         response.headers.setdefault("Strict-Transport-Security", HSTS)
 
 
+@functools.lru_cache(maxsize=256)
 def route_template(rule: str) -> str:
     """``/api/v1/orders/<int(min=1):order_id>/`` -> ``/api/v1/orders/{order_id}/``, as in the
     OpenAPI document: one label per route, whatever the ids in the path."""
     return _RULE_VARIABLE.sub(r"{\1}", rule)
+
+
+@functools.lru_cache(maxsize=1024)
+def _series(method: str, route: str, status: int) -> tuple[Any, Any]:
+    """The request counter and latency histogram of one (method, route, status): looked up
+    once, as ``labels()`` validates and locks on every call."""
+    labels = (method, route, str(status))
+    return HTTP_REQUESTS.labels(*labels), HTTP_LATENCY.labels(*labels)
 
 
 def _route() -> str:
@@ -214,11 +224,14 @@ def _observe(response: Response, request_id: str) -> None:
     duration = time.perf_counter() - started if started is not None else 0.0
     route = _route()
     status = response.status_code
-    labels = {"method": request.method, "route": route, "status": str(status)}
-    HTTP_REQUESTS.labels(**labels).inc()
-    HTTP_LATENCY.labels(**labels).observe(duration)
+    requests, latency = _series(request.method, route, status)
+    requests.inc()
+    latency.observe(duration)
     if route == ORDERS_ROUTE and request.method == "POST":
         _count_order_outcome(response)
+    level = logging.ERROR if status >= 500 else logging.INFO
+    if not request_log.isEnabledFor(level):
+        return
 
     principal = g.get("principal")
     fields: dict[str, Any] = {
@@ -231,7 +244,6 @@ def _observe(response: Response, request_id: str) -> None:
         "user_id": getattr(principal, "user_id", None),
         "remote_addr": request.remote_addr,
     }
-    level = logging.ERROR if status >= 500 else logging.INFO
     request_log.log(level, "%s %s %s", request.method, request.path, status, extra=fields)
 
 

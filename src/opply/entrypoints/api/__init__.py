@@ -2,39 +2,24 @@
 
 from __future__ import annotations
 
-import http
 from typing import Any
 
 from flask import Flask
 from flask_smorest import Api
-from flask_smorest.utils import prepare_response
 
-from opply.entrypoints.api.openapi import ProblemResponsesPlugin
-from opply.entrypoints.api.problems import PROBLEM_MIMETYPE, ProblemSchema, http_problem
+from opply.entrypoints.api.operations import ProblemResponsesPlugin
+from opply.entrypoints.api.problems import ProblemSchema, http_problem
 from opply.entrypoints.api.schemas import Money
 
 
 class OpplyApi(Api):
     """flask-smorest's Api, speaking RFC 9457 problem details instead of its own error shape."""
 
-    ERROR_SCHEMA = ProblemSchema
-    # No catch-all "default": every operation names its errors (see api/openapi.py).
+    # No catch-all "default": every operation names its errors (see api/operations.py).
     DEFAULT_ERROR_RESPONSE_NAME = None
 
     def handle_http_exception(self, error: Any) -> Any:
         return http_problem(error)
-
-    def _register_responses(self) -> None:
-        # Same as flask-smorest's, but every error response is application/problem+json.
-        for status in http.HTTPStatus:
-            response: dict[str, Any] = {"description": status.phrase}
-            if not (100 <= status < 200) and status not in (204, 304):
-                response["schema"] = self.ERROR_SCHEMA
-            prepare_response(response, self.spec, PROBLEM_MIMETYPE)
-            self.spec.components.response(status.name, response, lazy=True)
-        response = {"description": "Unexpected error", "schema": self.ERROR_SCHEMA}
-        prepare_response(response, self.spec, PROBLEM_MIMETYPE)
-        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
 
 API_DESCRIPTION = """
@@ -71,6 +56,7 @@ def init_api(app: Flask) -> OpplyApi:
     api = OpplyApi(spec_kwargs={"extra_plugins": [ProblemResponsesPlugin()]})
     api.init_app(app)
     api.register_field(Money, "string", None)
+    api.spec.components.schema("Problem", schema=ProblemSchema)
     for blueprint in (health.blp, auth.blp, products.blp, orders.blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.docs_assets)

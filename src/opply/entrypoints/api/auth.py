@@ -4,96 +4,73 @@ from __future__ import annotations
 
 from typing import Any
 
-from dependency_injector.wiring import Provide, inject
+from dependency_injector.wiring import Provide
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from opply.application.auth import Authenticate, RefreshTokens, RevokeRefreshToken
-from opply.entrypoints.api.problems import PROBLEM_MIMETYPE, ProblemSchema
+from opply.domain.errors import AuthenticationFailed, InvalidToken
+from opply.entrypoints.api.operations import errors
+from opply.entrypoints.api.problems import RateLimited
 from opply.entrypoints.api.schemas import RefreshRequestSchema, TokenPairSchema, TokenRequestSchema
 from opply.entrypoints.container import Container
+from opply.entrypoints.limits import (
+    RATE_LIMIT_HEADERS,
+    login_limits,
+    rate_limit_fields,
+    refresh_limits,
+)
 
 blp = Blueprint("auth", __name__, url_prefix="/api/token", description="JWT authentication")
+blp.after_request(rate_limit_fields)
 
 TOKENS_EXAMPLE = {"access": "eyJhbGciOiJIUzI1NiIs...", "refresh": "eyJhbGciOiJIUzI1NiIs..."}
 
-# Rate limited in entrypoints/limits.py; the fields follow draft-ietf-httpapi-ratelimit-headers-06.
-_INT_HEADER = {"schema": {"type": "integer", "minimum": 0}}
-RATE_LIMIT_HEADERS = {
-    "Retry-After": {**_INT_HEADER, "description": "Seconds to wait before trying again"},
-    "RateLimit-Limit": {**_INT_HEADER, "description": "Requests allowed in the window"},
-    "RateLimit-Remaining": {**_INT_HEADER, "description": "Requests left in the window"},
-    "RateLimit-Reset": {**_INT_HEADER, "description": "Seconds until the window resets"},
-    "RateLimit-Policy": {
-        "schema": {"type": "string"},
-        "description": 'The limits that apply, e.g. "10;w=60" (10 per 60 seconds)',
-    },
-}
-RATE_LIMITED_EXAMPLE = {
-    "type": "https://opply.example/problems/rate-limited",
-    "title": "Too many requests",
-    "status": 429,
-    "detail": "Too many requests; wait for the number of seconds in Retry-After and try again.",
-    "code": "rate_limited",
-}
+authenticate: Authenticate = Provide[Container.authenticate]
+refresh_tokens: RefreshTokens = Provide[Container.refresh_tokens]
+revoke_refresh_token: RevokeRefreshToken = Provide[Container.revoke_refresh_token]
 
 
-def _rate_limited(description: str) -> Any:
-    return blp.alt_response(
-        429,
-        schema=ProblemSchema,
-        content_type=PROBLEM_MIMETYPE,
-        headers=RATE_LIMIT_HEADERS,
-        example=RATE_LIMITED_EXAMPLE,
-        description=description,
-    )
+def _rate_limited(func: Any) -> Any:
+    func = errors(RateLimited)(func)
+    return blp.doc(responses={"429": {"headers": RATE_LIMIT_HEADERS}})(func)
 
 
 @blp.route("/")
 class Token(MethodView):
+    @login_limits  # before parsing: every attempt counts, well-formed or not
     @blp.arguments(TokenRequestSchema, example={"username": "alice", "password": "s3cret-pass"})
     @blp.response(200, TokenPairSchema, example=TOKENS_EXAMPLE)
-    @blp.alt_response(401, response="UNAUTHORIZED", description="Wrong username or password")
-    @_rate_limited("Too many attempts for this username or from this address (`rate_limited`)")
-    @inject
-    def post(
-        self, body: dict[str, Any], authenticate: Authenticate = Provide[Container.authenticate]
-    ) -> Any:
+    @errors(AuthenticationFailed)
+    @_rate_limited
+    def post(self, body: dict[str, Any]) -> Any:
         """Log in: exchange a username and password for tokens
 
-        Wrong username and wrong password get the same 401 `invalid_credentials`."""
-        pair = authenticate(body["username"], body["password"])
-        return {"access": pair.access, "refresh": pair.refresh}
+        Wrong username and wrong password get the same 401 `invalid_credentials`. Too many
+        attempts for one username or from one address get a 429 `rate_limited`."""
+        return authenticate(body["username"], body["password"])
 
 
 @blp.route("/refresh/")
 class Refresh(MethodView):
+    @refresh_limits
     @blp.arguments(RefreshRequestSchema)
     @blp.response(200, TokenPairSchema, example=TOKENS_EXAMPLE)
-    @blp.alt_response(401, response="UNAUTHORIZED", description="Invalid, expired or spent token")
-    @_rate_limited("Too many refreshes from this address (`rate_limited`)")
-    @inject
-    def post(
-        self, body: dict[str, Any], refresh: RefreshTokens = Provide[Container.refresh_tokens]
-    ) -> Any:
+    @errors(InvalidToken)
+    @_rate_limited
+    def post(self, body: dict[str, Any]) -> Any:
         """Rotate: a refresh token buys a new pair, once
 
         The old refresh token stops working. Presenting it again revokes the whole login
         (every token issued from it), so a stolen copy is useless."""
-        pair = refresh(body["refresh"])
-        return {"access": pair.access, "refresh": pair.refresh}
+        return refresh_tokens(body["refresh"])
 
 
 @blp.route("/revoke/")
 class Revoke(MethodView):
     @blp.arguments(RefreshRequestSchema)
     @blp.response(204)
-    @blp.alt_response(401, response="UNAUTHORIZED", description="Invalid or expired token")
-    @inject
-    def post(
-        self,
-        body: dict[str, Any],
-        revoke: RevokeRefreshToken = Provide[Container.revoke_refresh_token],
-    ) -> None:
+    @errors(InvalidToken)
+    def post(self, body: dict[str, Any]) -> None:
         """Log out: the refresh token and all its rotations stop working"""
-        revoke(body["refresh"])
+        revoke_refresh_token(body["refresh"])

@@ -1,42 +1,54 @@
-"""Conditional GET: an ``ETag`` on reads, and a bare 304 when ``If-None-Match`` matches.
+"""Conditional GET: an ``ETag`` on reads, and a bare ``304 Not Modified`` when it still matches.
 
-flask-smorest's ``@blp.etag`` does the wiring and documents it in the OpenAPI document (the
-``If-None-Match`` parameter, the ``ETag`` header and the 304 answer). Two things are done
-differently here:
-
-* The tag is the SHA-1 of the JSON body the client would receive, already serialised, instead
-  of serialising the data a second time to hash it. Any change of what a client sees (stock,
-  price, name, an order's status, the paging links) changes the tag.
-* A match is answered by Werkzeug's ``make_conditional``: a bodiless 304 that carries the
-  ``ETag`` (RFC 9110 section 15.4.5), instead of flask-smorest's ``NotModified`` exception,
-  which our error handler would turn into a problem+json body without the tag.
+The tag is the SHA-1 of the JSON body the client would receive (Werkzeug's
+``Response.add_etag``), so any change a client could see (stock, price, name, an order's status,
+the paging links) changes it, and a match is answered by ``Response.make_conditional``: a
+bodiless 304 that carries the ``ETag`` (RFC 9110, section 15.4.5). Both are public Werkzeug
+API; flask-smorest only documents the ``If-None-Match`` parameter, the ``ETag`` header and the
+304 answer. Put ``@conditional(blp)`` above ``@blp.response``: it works on the response that
+decorator built.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
 
 from flask import Response, request
 from flask_smorest import Blueprint
-from flask_smorest.etag import _get_etag_ctx
 
-CONDITIONAL_METHODS = ("GET", "HEAD")
+F = TypeVar("F", bound=Callable[..., Any])
+
+IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "The `ETag` of the copy you hold: if it is still current, the answer is a "
+    "bodiless 304.",
+}
+ETAG_HEADER = {
+    "schema": {"type": "string"},
+    "description": "Tag of this representation; send it back as `If-None-Match`.",
+}
 
 
-class ConditionalBlueprint(Blueprint):
-    """A flask-smorest Blueprint whose ``@etag`` views answer revalidations with a bare 304."""
+def conditional(blp: Blueprint) -> Callable[[F], F]:
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            response = view(*args, **kwargs)
+            if isinstance(response, Response) and response.status_code == 200:
+                response.add_etag()
+                response.make_conditional(request)
+            return response
 
-    def _check_not_modified(self, etag: str) -> None:
-        # Decided in _set_etag_in_response, once the response (and so its tag) exists.
-        return None
+        documented = blp.alt_response(
+            304, description="Not Modified: the copy you hold (`If-None-Match`) is current"
+        )(wrapper)
+        return blp.doc(
+            parameters=[IF_NONE_MATCH], responses={"200": {"headers": {"ETag": ETAG_HEADER}}}
+        )(documented)
 
-    def _set_etag_in_response(self, response: Response) -> None:
-        if request.method not in CONDITIONAL_METHODS:
-            super()._set_etag_in_response(response)
-            return
-        explicit: Any = _get_etag_ctx().get("etag")  # set by set_etag() in a view, if any
-        if explicit is not None:
-            response.set_etag(explicit)
-        else:
-            response.add_etag()  # SHA-1 of the body
-        response.make_conditional(request)
+    return decorate

@@ -1,15 +1,17 @@
-"""RFC 9457 problem details: one map from errors to responses, for every endpoint.
+"""RFC 9457 problem details: one table of errors, one way to answer them, one way to document them.
 
-Views never catch: domain errors and HTTP errors alike end up here and leave as
-``application/problem+json`` with a stable ``code``. A 5xx never carries a stack trace.
+Every error a client can meet is a class with its ``status``, ``code`` and ``title``: the domain's
+errors (``opply.domain.errors``) and the HTTP layer's own (below). The API answers any of them as
+``application/problem+json``; the admin shows the same title and status on its error page; the
+OpenAPI document lists, per operation and status, exactly the codes that operation can send
+(``problem_response``). Views never catch: errors end up here. A 5xx never carries a trace.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from http import HTTPStatus
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
 
 import marshmallow as ma
 from flask import Flask, Response, json, request
@@ -19,68 +21,98 @@ from opply.domain import errors as de
 
 PROBLEM_MIMETYPE = "application/problem+json"
 PROBLEM_BASE = "https://opply.example/problems/"
+SERVER_ERROR_DETAIL = "The server could not complete the request; it has been logged."
 
 log = logging.getLogger("opply.errors")
 
-DOMAIN_STATUS: dict[type[de.DomainError], int] = {
-    de.OutOfStock: 409,
-    de.OrderNotCancellable: 409,
-    de.RequestInProgress: 409,
-    de.UsernameTaken: 409,
-    de.UnknownProducts: 422,
-    de.DuplicateProductLine: 422,
-    de.EmptyOrder: 422,
-    de.InvalidQuantity: 422,
-    de.InvalidPrice: 422,
-    de.InvalidName: 422,
-    de.InvalidUsername: 422,
-    de.WeakPassword: 422,
-    de.IdempotencyKeyReused: 422,
-    de.ProductNotFound: 404,
-    de.OrderNotFound: 404,
-    de.UserNotFound: 404,
-    de.AuthenticationFailed: 401,
-    de.InvalidToken: 401,
-    de.NotAuthenticated: 401,
-    de.PermissionDenied: 403,
-}
 
-TITLES: dict[str, str] = {
-    "out_of_stock": "Not enough stock",
-    "order_not_cancellable": "Order cannot be cancelled",
-    "request_in_progress": "Request in progress",
-    "username_taken": "Username taken",
-    "unknown_product": "Unknown product",
-    "duplicate_product": "Repeated product",
-    "empty_order": "Empty order",
-    "invalid_quantity": "Invalid quantity",
-    "invalid_price": "Invalid price",
-    "invalid_name": "Invalid name",
-    "invalid_username": "Invalid username",
-    "weak_password": "Weak password",
-    "idempotency_key_reused": "Idempotency-Key reused",
-    "invalid_credentials": "Invalid credentials",
-    "invalid_token": "Invalid token",
-    "not_authenticated": "Not authenticated",
-    "permission_denied": "Permission denied",
-    "validation_error": "Invalid request",
-}
+class HttpProblem(Exception):
+    """An error of the HTTP exchange itself rather than of the domain."""
 
-HTTP_CODES: dict[int, str] = {
-    400: "bad_request",
-    401: "not_authenticated",
-    403: "permission_denied",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation_error",
-    428: "precondition_required",
-    429: "rate_limited",
-    500: "internal_error",
-    503: "service_unavailable",
+    code: ClassVar[str] = "error"
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Error"
+
+    def __init__(self, detail: str = "", *, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+
+class BadRequest(HttpProblem):
+    code, status, title = "bad_request", 400, "Bad request"
+
+
+class RouteNotFound(HttpProblem):
+    code, status, title = "not_found", 404, "Not found"
+
+
+class MethodNotAllowedProblem(HttpProblem):
+    code, status, title = "method_not_allowed", 405, "Method not allowed"
+
+
+class NotAcceptable(HttpProblem):
+    code, status, title = "not_acceptable", 406, "Not acceptable"
+
+
+class PayloadTooLarge(HttpProblem):
+    code, status, title = "payload_too_large", 413, "Payload too large"
+
+
+class UnsupportedMediaType(HttpProblem):
+    code, status, title = "unsupported_media_type", 415, "Unsupported media type"
+
+
+class ValidationFailed(HttpProblem):
+    code, status, title = "validation_error", 422, "Invalid request"
+
+
+class RateLimited(HttpProblem):
+    code, status, title = "rate_limited", 429, "Too many requests"
+
+
+class InternalError(HttpProblem):
+    code, status, title = "internal_error", 500, "Internal server error"
+
+
+class ServiceUnavailable(HttpProblem):
+    code, status, title = "service_unavailable", 503, "Service unavailable"
+
+
+ErrorClass = type[de.DomainError] | type[HttpProblem]
+
+
+def _concrete(base: ErrorClass) -> list[ErrorClass]:
+    found: list[ErrorClass] = []
+    for cls in base.__subclasses__():
+        found.append(cls)
+        found.extend(_concrete(cls))
+    return found
+
+
+def error_table() -> dict[str, ErrorClass]:
+    """Every error class by its code (classes sharing a code share its status and title)."""
+    table: dict[str, ErrorClass] = {}
+    for cls in [*_concrete(de.DomainError), *_concrete(HttpProblem)]:
+        table.setdefault(cls.code, cls)
+    return table
+
+
+# Werkzeug's exceptions (routing, body size, our own aborts) by status.
+HTTP_PROBLEMS: dict[int, type[HttpProblem]] = {
+    cls.status: cls
+    for cls in (
+        BadRequest,
+        RouteNotFound,
+        MethodNotAllowedProblem,
+        NotAcceptable,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        ValidationFailed,
+        RateLimited,
+        InternalError,
+        ServiceUnavailable,
+    )
 }
 
 
@@ -112,32 +144,27 @@ class ProblemSchema(ma.Schema):
 
 
 def problem(
-    status: int,
-    code: str,
+    error: ErrorClass | de.DomainError | HttpProblem,
     detail: str | None = None,
     *,
-    title: str | None = None,
     errors: list[dict[str, Any]] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    body: dict[str, Any] = {
-        "type": PROBLEM_BASE + code.replace("_", "-"),
-        "title": title or TITLES.get(code) or HTTPStatus(status).phrase,
-        "status": status,
-        "code": code,
-    }
+    """The problem+json answer for an error class (or instance: its detail is the default)."""
+    if detail is None and not isinstance(error, type):
+        detail = error.detail
+    body = problem_body(type(error) if not isinstance(error, type) else error)
     if detail:
         body["detail"] = detail
     if errors:
         body["errors"] = errors
-    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
+    response = Response(json.dumps(body), status=error.status, mimetype=PROBLEM_MIMETYPE)
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
 
 
 def domain_problem(error: de.DomainError) -> Response:
-    status = next((s for cls, s in DOMAIN_STATUS.items() if isinstance(error, cls)), 400)
     errors: list[dict[str, Any]] | None = None
     headers: dict[str, str] = {}
     if isinstance(error, de.OutOfStock):
@@ -147,13 +174,13 @@ def domain_problem(error: de.DomainError) -> Response:
         ]
     elif isinstance(error, de.UnknownProducts | de.DuplicateProductLine):
         errors = [{"product_id": pid, "message": error.detail} for pid in error.product_ids]
-    if status == 401:
+    if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="opply"'
         if isinstance(error, de.InvalidToken):
             headers["WWW-Authenticate"] += ', error="invalid_token"'
     if isinstance(error, de.RequestInProgress):
         headers["Retry-After"] = "1"
-    return problem(status, error.code, error.detail, errors=errors, headers=headers)
+    return problem(error, errors=errors, headers=headers)
 
 
 def flatten_messages(
@@ -192,7 +219,9 @@ def flatten_messages(
 
 def http_problem(error: HTTPException) -> Response:
     status = error.code or 500
-    code = HTTP_CODES.get(status, "error")
+    kind: type[HttpProblem] = HTTP_PROBLEMS.get(
+        status, InternalError if status >= 500 else BadRequest
+    )
     data = getattr(error, "data", None) or {}
     headers: dict[str, str] = dict(data.get("headers") or {})
     errors: list[dict[str, Any]] | None = None
@@ -200,8 +229,6 @@ def http_problem(error: HTTPException) -> Response:
     if "messages" in data:  # webargs validation failure
         errors = flatten_messages(data["messages"])
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
-        if status == 400:
-            code = "bad_request"
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
         # flask-smorest's handler loses Werkzeug's Allow header; RFC 9110 requires it.
         headers["Allow"] = ", ".join(sorted(error.valid_methods))
@@ -209,8 +236,8 @@ def http_problem(error: HTTPException) -> Response:
         if name.lower() not in ("content-type", "content-length") and name not in headers:
             headers[name] = value
     if status >= 500:
-        detail = "The server could not complete the request; it has been logged."
-    return problem(status, code, detail, errors=errors, headers=headers)
+        detail = SERVER_ERROR_DETAIL
+    return problem(kind, detail, errors=errors, headers=headers)
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -218,11 +245,55 @@ def register_error_handlers(app: Flask) -> None:
     def _domain(error: de.DomainError) -> Response:
         return domain_problem(error)
 
+    @app.errorhandler(HttpProblem)
+    def _http(error: HttpProblem) -> Response:
+        return problem(error, headers=error.headers)
+
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
         if isinstance(error, HTTPException):
             return http_problem(error)
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return problem(
-            500, "internal_error", "The server could not complete the request; it has been logged."
-        )
+        return problem(InternalError, SERVER_ERROR_DETAIL)
+
+
+# --- the document -----------------------------------------------------------------------------
+
+
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def problem_body(error: ErrorClass) -> dict[str, Any]:
+    """What a client receives for ``error``, without the instance's ``detail``."""
+    return {
+        "type": PROBLEM_BASE + error.code.replace("_", "-"),
+        "title": error.title,
+        "status": error.status,
+        "code": error.code,
+    }
+
+
+def problem_response(classes: Iterable[ErrorClass]) -> dict[str, dict[str, Any]]:
+    """OpenAPI responses, by status, for the error classes an operation can answer: each a
+    problem+json whose ``code`` is one of exactly those classes' codes, with an example each."""
+    by_status: dict[int, dict[str, ErrorClass]] = {}
+    for cls in classes:
+        by_status.setdefault(cls.status, {})[cls.code] = cls
+    responses: dict[str, dict[str, Any]] = {}
+    for status, found in sorted(by_status.items()):
+        codes = sorted(found)
+        responses[str(status)] = {
+            "description": "; ".join(f"`{code}`: {found[code].title}" for code in codes),
+            "content": {
+                PROBLEM_MIMETYPE: {
+                    "schema": {
+                        "allOf": [
+                            PROBLEM_REF,
+                            {"type": "object", "properties": {"code": {"enum": codes}}},
+                        ]
+                    },
+                    "examples": {code: {"value": problem_body(found[code])} for code in codes},
+                }
+            },
+        }
+    return responses

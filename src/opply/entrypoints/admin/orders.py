@@ -1,0 +1,51 @@
+"""Admin order pages: every customer's orders, one order, cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dependency_injector.wiring import Provide
+from flask import render_template, request, url_for
+
+from opply.application.dto import PageRequest
+from opply.application.orders import CancelOrderAsStaff, GetOrderAsStaff, ListAllOrders
+from opply.domain.model import OrderStatus
+from opply.entrypoints.admin.site import PAGE_SIZE, act, bp, page_number, pager
+from opply.entrypoints.container import Container
+
+list_all_orders: ListAllOrders = Provide[Container.list_all_orders]
+get_order_as_staff: GetOrderAsStaff = Provide[Container.get_order_as_staff]
+cancel_order_as_staff: CancelOrderAsStaff = Provide[Container.cancel_order_as_staff]
+
+STATUSES = [s.value for s in OrderStatus]
+
+
+@bp.route("/orders/")
+def orders() -> Any:
+    customer = request.args.get("customer", "").strip() or None
+    status_raw = request.args.get("status", "")
+    status = OrderStatus(status_raw) if status_raw in STATUSES else None
+    page = page_number()
+    found = list_all_orders(customer, status, PageRequest(page=page, page_size=PAGE_SIZE))
+    return render_template(
+        "admin/orders.html",
+        orders=found.items,
+        customer=customer or "",
+        status=status.value if status else "",
+        statuses=STATUSES,
+        pager=pager(found, page, "admin.orders", customer=customer, status=status and status.value),
+    )
+
+
+@bp.route("/orders/<int:order_id>/")
+def order_detail(order_id: int) -> Any:
+    return render_template("admin/order_detail.html", order=get_order_as_staff(order_id))
+
+
+@bp.route("/orders/<int:order_id>/cancel/", methods=["POST"])
+def order_cancel(order_id: int) -> Any:
+    return act(
+        lambda: cancel_order_as_staff(order_id),
+        f"Order {order_id} cancelled; its units are back in stock.",
+        url_for("admin.order_detail", order_id=order_id),
+    )
