@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 
 from opply.application.auth import Authenticate, RefreshTokens, RevokeRefreshToken
 from opply.domain.errors import AuthenticationFailed, InvalidToken
-from opply.entrypoints.api.operations import errors
+from opply.entrypoints.api.operations import errors, operation
 from opply.entrypoints.api.problems import RateLimited
 from opply.entrypoints.api.schemas import RefreshRequestSchema, TokenPairSchema, TokenRequestSchema
 from opply.entrypoints.container import Container
@@ -41,7 +41,7 @@ class Token(MethodView):
     @login_limits  # before parsing: every attempt counts, well-formed or not
     @blp.arguments(TokenRequestSchema, example={"username": "alice", "password": "s3cret-pass"})
     @blp.response(200, TokenPairSchema, example=TOKENS_EXAMPLE)
-    @errors(AuthenticationFailed)
+    @operation("logIn", AuthenticationFailed)
     @_rate_limited
     def post(self, body: dict[str, Any]) -> Any:
         """Log in: exchange a username and password for tokens
@@ -56,7 +56,7 @@ class Refresh(MethodView):
     @refresh_limits
     @blp.arguments(RefreshRequestSchema)
     @blp.response(200, TokenPairSchema, example=TOKENS_EXAMPLE)
-    @errors(InvalidToken)
+    @operation("refreshTokens", InvalidToken)
     @_rate_limited
     def post(self, body: dict[str, Any]) -> Any:
         """Rotate: a refresh token buys a new pair, once
@@ -70,7 +70,7 @@ class Refresh(MethodView):
 class Revoke(MethodView):
     @blp.arguments(RefreshRequestSchema)
     @blp.response(204)
-    @errors(InvalidToken)
+    @operation("logOut", InvalidToken)
     def post(self, body: dict[str, Any]) -> None:
         """Log out: the refresh token and all its rotations stop working"""
         revoke_refresh_token(body["refresh"])

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from opply.adapters.database import ping
 from opply.entrypoints.api.dumping import Rendered
-from opply.entrypoints.api.operations import errors
+from opply.entrypoints.api.operations import operation
 from opply.entrypoints.api.problems import ServiceUnavailable
 from opply.entrypoints.api.schemas import StatusSchema
 from opply.entrypoints.container import Container
@@ -26,6 +26,7 @@ engine: Engine = Provide[Container.engine]
 @blp.route("/healthz")
 class Health(MethodView):
     @blp.response(200, StatusSchema, example={"status": "ok"})
+    @operation("checkHealth")
     def get(self) -> Any:
         """The process is up
 
@@ -36,7 +37,7 @@ class Health(MethodView):
 @blp.route("/readyz")
 class Ready(MethodView):
     @blp.response(200, StatusSchema, example={"status": "ok"})
-    @errors(ServiceUnavailable)
+    @operation("checkReadiness", ServiceUnavailable)
     def get(self) -> Any:
         """The database answers
 

@@ -43,6 +43,14 @@ def errors(*classes: ErrorClass) -> Callable[[F], F]:
     return Blueprint.doc(**{ERRORS_KEY: {cls.code: True for cls in classes}})
 
 
+def operation(operation_id: str, *classes: ErrorClass) -> Callable[[F], F]:
+    """Name an operation (its stable ``operationId``: generated clients call it by this name)
+    and document the errors of its own it answers."""
+    return Blueprint.doc(
+        operationId=operation_id, **{ERRORS_KEY: {cls.code: True for cls in classes}}
+    )
+
+
 class ProblemResponsesPlugin(BasePlugin):
     def operation_helper(
         self, path: str | None = None, operations: dict[str, Any] | None = None, **_: Any

@@ -22,7 +22,7 @@ from opply.domain.errors import (
 from opply.domain.model import LineRequest, OrderStatus
 from opply.entrypoints.api.conditional import conditional
 from opply.entrypoints.api.dumping import Rendered
-from opply.entrypoints.api.operations import errors
+from opply.entrypoints.api.operations import operation
 from opply.entrypoints.api.pagination import page_envelope
 from opply.entrypoints.api.schemas import (
     MAX_ID,
@@ -40,7 +40,7 @@ blp = Blueprint("orders", __name__, url_prefix="/api/v1/orders", description="Yo
 ORDER_EXAMPLE = {
     "id": 31,
     "status": "placed",
-    "created_at": "2026-11-24T10:15:00+00:00",
+    "created_at": "2026-11-24T10:15:00Z",
     "currency": "EUR",
     "lines": [
         {
@@ -67,6 +67,7 @@ class Orders(MethodView):
     # its fields) for every request. Loading keeps no state in the schema, so one is shared.
     @blp.arguments(OrderQuerySchema(), location="query", as_kwargs=True)
     @blp.response(200, OrderPageSchema)
+    @operation("listOrders")
     def get(self, page: int, page_size: int, status: str | None = None) -> Any:
         """List your orders, newest first
 
@@ -84,8 +85,13 @@ class Orders(MethodView):
         example={"lines": [{"product_id": 7, "quantity": 2}, {"product_id": 9, "quantity": 1}]},
     )
     @blp.response(201, OrderSchema, example=ORDER_EXAMPLE)
-    @errors(
-        OutOfStock, RequestInProgress, UnknownProducts, DuplicateProductLine, IdempotencyKeyReused
+    @operation(
+        "placeOrder",
+        OutOfStock,
+        RequestInProgress,
+        UnknownProducts,
+        DuplicateProductLine,
+        IdempotencyKeyReused,
     )
     def post(self, body: dict[str, Any], idempotency_key: str | None = None) -> Any:
         """Place an order: all lines or nothing
@@ -110,7 +116,7 @@ class Orders(MethodView):
 class OrderDetail(MethodView):
     @conditional(blp)
     @blp.response(200, OrderSchema, example=ORDER_EXAMPLE)
-    @errors(OrderNotFound)
+    @operation("getOrder", OrderNotFound)
     @authenticated
     def get(self, order_id: int) -> Any:
         """Get one of your orders
@@ -122,7 +128,7 @@ class OrderDetail(MethodView):
 @blp.route(f"/<int(min=1, max={MAX_ID}):order_id>/cancel/")
 class CancelOrder(MethodView):
     @blp.response(200, OrderSchema, example={**ORDER_EXAMPLE, "status": "cancelled"})
-    @errors(OrderNotFound, OrderNotCancellable)
+    @operation("cancelOrder", OrderNotFound, OrderNotCancellable)
     @authenticated
     def post(self, order_id: int) -> Any:
         """Cancel one of your orders

@@ -18,7 +18,7 @@ from opply.application.products import (
 )
 from opply.domain.errors import InvalidName, InvalidQuantity, ProductNotFound
 from opply.entrypoints.api.conditional import conditional
-from opply.entrypoints.api.operations import errors
+from opply.entrypoints.api.operations import operation
 from opply.entrypoints.api.pagination import page_envelope
 from opply.entrypoints.api.schemas import (
     MAX_ID,
@@ -50,6 +50,7 @@ class Products(MethodView):
     # its fields) for every request. Loading keeps no state in the schema, so one is shared.
     @blp.arguments(ProductQuerySchema(), location="query", as_kwargs=True)
     @blp.response(200, ProductPageSchema)
+    @operation("listProducts")
     def get(self, page: int, page_size: int, in_stock: bool, search: str | None = None) -> Any:
         """List products, by id
 
@@ -64,7 +65,7 @@ class Products(MethodView):
         example={"name": "Oat flour 25kg", "price": "12.50", "quantity_in_stock": 40},
     )
     @blp.response(201, ProductSchema, example=PRODUCT_EXAMPLE)
-    @errors(InvalidName)
+    @operation("createProduct", InvalidName)
     def post(self, body: dict[str, Any]) -> Any:
         """Create a product (staff)"""
         product = create_product(NewProduct(**body))
@@ -75,7 +76,7 @@ class Products(MethodView):
 class ProductDetail(MethodView):
     @conditional(blp)
     @blp.response(200, ProductSchema, example=PRODUCT_EXAMPLE)
-    @errors(ProductNotFound)
+    @operation("getProduct", ProductNotFound)
     def get(self, product_id: int) -> Any:
         """Get one product"""
         return get_product(product_id)
@@ -83,7 +84,7 @@ class ProductDetail(MethodView):
     @staff_only  # before parsing: no body details for the unauthorised
     @blp.arguments(ProductPatchSchema, example={"price": "13.00"})
     @blp.response(200, ProductSchema, example=PRODUCT_EXAMPLE)
-    @errors(ProductNotFound, InvalidName)
+    @operation("updateProduct", ProductNotFound, InvalidName)
     def patch(self, body: dict[str, Any], product_id: int) -> Any:
         """Change a product's name, price or stock count (staff)
 
@@ -96,7 +97,7 @@ class Restock(MethodView):
     @staff_only  # before parsing: no body details for the unauthorised
     @blp.arguments(RestockSchema, example={"quantity": 10})
     @blp.response(200, ProductSchema, example=PRODUCT_EXAMPLE)
-    @errors(ProductNotFound, InvalidQuantity)
+    @operation("restockProduct", ProductNotFound, InvalidQuantity)
     def post(self, body: dict[str, Any], product_id: int) -> Any:
         """Add a delivery to stock (staff)
 
