@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from opply.application.unit_of_work import UnitOfWork
-from opply.domain.model import Order, OrderLine, OrderStatus, Product, User
+from opply.domain.model import Order, OrderLine, OrderStatus, Product, User, default_sku
 
 T0 = datetime(2026, 11, 24, 10, 15, tzinfo=UTC)
 _seq = itertools.count(1)
@@ -39,6 +39,27 @@ def add_user(uow: UnitOfWork, username: str | None = None, *, staff: bool = Fals
     return user.id
 
 
+def order_line(
+    pid: int,
+    quantity: int,
+    *,
+    price: str = "12.50",
+    name: str | None = None,
+    vat: str = "0.00",
+    sku: str | None = None,
+    unit: str = "unit",
+) -> OrderLine:
+    return OrderLine(
+        product_id=pid,
+        sku=sku or default_sku(pid),
+        product_name=name or f"Product {pid} then",
+        unit=unit,
+        unit_price=Decimal(price),
+        vat_rate=Decimal(vat),
+        quantity=quantity,
+    )
+
+
 def add_order(
     uow: UnitOfWork,
     customer_id: int,
@@ -49,15 +70,7 @@ def add_order(
     price: str = "12.50",
 ) -> int:
     """An order of ``quantity`` units of each of ``products`` (stock is not taken)."""
-    lines = [
-        OrderLine(
-            product_id=pid,
-            product_name=f"Product {pid} then",
-            unit_price=Decimal(price),
-            quantity=quantity,
-        )
-        for pid in products
-    ]
+    lines = [order_line(pid, quantity, price=price) for pid in products]
     order = Order(
         customer_id=customer_id, created_at=at, currency="EUR", lines=lines, status=status
     )

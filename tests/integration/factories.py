@@ -44,9 +44,26 @@ def login(client: FlaskClient, username: str, password: str = PASSWORD) -> dict[
     return body
 
 
-def bearer(client: FlaskClient, username: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {login(client, username)['access']}"}
+def bearer(client: FlaskClient, username: str, password: str = PASSWORD) -> dict[str, str]:
+    return {"Authorization": f"Bearer {login(client, username, password)['access']}"}
 
 
 def order_body(*lines: tuple[int, int]) -> dict[str, Any]:
     return {"lines": [{"product_id": pid, "quantity": qty} for pid, qty in lines]}
+
+
+def product_json(
+    product_id: int, name: str, price: str, stock: int, **fields: str
+) -> dict[str, Any]:
+    """A product as the API sends it, with the v1.1 defaults unless ``fields`` say otherwise."""
+    return {
+        "id": product_id,
+        "sku": f"P-{product_id:06d}",
+        "name": name,
+        "description": "",
+        "unit": "unit",
+        "price": price,
+        "vat_rate": "0.00",
+        "quantity_in_stock": stock,
+        **fields,
+    }

@@ -295,13 +295,9 @@ def test_staff_create_a_product_that_the_api_then_lists(staff: FlaskClient) -> N
     )
     assert response.status_code == 200
     assert "Product &#39;Spelt flour 10kg&#39; created." in text(response)
+    product_id = int(response.request.path.split("/")[3])
     assert api_products(staff, "Spelt flour") == [
-        {
-            "id": int(response.request.path.split("/")[3]),
-            "name": "Spelt flour 10kg",
-            "price": "7.40",
-            "quantity_in_stock": 12,
-        }
+        f.product_json(product_id, "Spelt flour 10kg", "7.40", 12)
     ]
 
 
@@ -334,12 +330,9 @@ def test_staff_rename_and_reprice_a_product(staff: FlaskClient, uow: Any) -> Non
         staff, f"/admin/products/{made.id}/", {"name": "Rye flour 5kg", "price": "3.25"}
     )
     assert "Product saved." in text(response)
-    assert staff.get(f"/api/v1/products/{made.id}/").get_json() == {
-        "id": made.id,
-        "name": "Rye flour 5kg",
-        "price": "3.25",
-        "quantity_in_stock": 4,
-    }
+    assert staff.get(f"/api/v1/products/{made.id}/").get_json() == f.product_json(
+        made.id, "Rye flour 5kg", "3.25", 4
+    )
 
 
 def test_an_edit_with_a_bad_price_says_why_and_changes_nothing(
@@ -495,6 +488,63 @@ def test_staff_cancel_a_placed_order_and_its_units_go_back_to_stock(
     again = post(staff, f"/admin/orders/{first['id']}/cancel/")
     assert "only a placed order can be cancelled" in text(again)
     assert staff.get(f"/api/v1/products/{oats.id}/").get_json()["quantity_in_stock"] == 19
+
+
+def test_staff_ship_then_deliver_an_order_from_its_page(
+    staff: FlaskClient, container: Container, two_customers_orders: dict[str, Any]
+) -> None:
+    first = two_customers_orders["orders"][0]
+    oats = two_customers_orders["oats"]
+    page = f"/admin/orders/{first['id']}/"
+    assert "Mark as shipped" in text(staff.get(page))
+    shipped = text(post(staff, f"{page}ship/"))
+    assert f"Order {first['id']} shipped." in shipped
+    assert '<span class="badge badge-shipped" id="status">shipped</span>' in shipped
+    assert "Mark as delivered" in shipped
+    assert "Cancel order and restock" not in shipped  # a shipped order cannot be cancelled
+    refused = text(post(staff, f"{page}cancel/"))
+    assert "only a placed order can be cancelled" in refused
+    delivered = text(post(staff, f"{page}deliver/"))
+    assert f"Order {first['id']} delivered." in delivered
+    assert "Delivered " in delivered
+    assert "Mark as" not in delivered
+    again = text(post(staff, f"{page}ship/"))
+    assert "it cannot become shipped" in again
+    assert staff.get(f"/api/v1/products/{oats.id}/").get_json()["quantity_in_stock"] == 17
+    as_staff = f.bearer(staff, f.user(container, staff=True).username)
+    api = staff.get(f"/api/v1/staff/orders/{first['id']}/", headers=as_staff).get_json()
+    assert api["status"] == "delivered"
+
+
+def test_an_order_page_shows_each_lines_vat_and_the_orders_totals(
+    staff: FlaskClient, container: Container, client: FlaskClient
+) -> None:
+    made = staff.post(
+        "/api/v1/products/",
+        json={
+            "name": "Cocoa",
+            "price": "12.50",
+            "sku": "CCO-5",
+            "vat_rate": "7.00",
+            "unit": "bag",
+            "quantity_in_stock": 10,
+        },
+        headers=f.bearer(staff, f.user(container, staff=True).username),
+    ).get_json()
+    order = place_order(client, f.user(container).username, (made["id"], 3))
+    html = text(staff.get(f"/admin/orders/{order['id']}/"))
+    assert "CCO-5" in html
+    assert "12.50 / bag" in html
+    assert '<th class="num" id="subtotal">37.50</th>' in html
+    assert '<th class="num" id="vat-total">2.63</th>' in html
+    assert '<th class="num" id="total">40.13 EUR</th>' in html
+
+
+def test_an_unknown_action_on_an_order_is_a_404(
+    staff: FlaskClient, two_customers_orders: dict[str, Any]
+) -> None:
+    first = two_customers_orders["orders"][0]
+    assert post(staff, f"/admin/orders/{first['id']}/refund/").status_code == 404
 
 
 def test_an_unknown_order_is_a_404_page(staff: FlaskClient) -> None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -19,7 +21,7 @@ from werkzeug.serving import make_server
 
 from opply.adapters.database import make_engine
 from opply.adapters.migrations import runner
-from opply.application.users import NewUser
+from opply.application.dto import NewUser
 from opply.entrypoints.app import create_app
 from tests.integration.conftest import Database, build_test_container, make_settings
 
@@ -53,9 +55,10 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'opply.sqlite3'}"
     engine = make_engine(url)
     runner.upgrade(engine)
-    database = Database("sqlite", url, engine)
+    database = Database(name="sqlite", url=url, engine=engine, read_engine=engine)
     container = build_test_container(database)
-    container.create_user()(NewUser("shopkeeper", STAFF_PASSWORD, is_staff=True))
+    container.create_user()(NewUser(username="shopkeeper", password=STAFF_PASSWORD, is_staff=True))
+    container.create_user()(NewUser(username="buyer", password=STAFF_PASSWORD))
     app = create_app(make_settings(database), container=container)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -104,7 +107,11 @@ def test_staff_log_in_create_and_restock_a_product_and_the_api_shows_the_new_sto
     page.get_by_role("link", name="Products", exact=True).click()
     page.get_by_role("link", name="New product").click()
     page.get_by_label("Name").fill("Browser buckwheat 5kg")
-    page.get_by_label("Price").fill("6.80")
+    page.get_by_label("SKU").fill("BWT-BR-05")
+    page.get_by_label("Description").fill("Hulled, untoasted")
+    page.get_by_label("Unit").fill("bag")
+    page.get_by_label("Price (net)").fill("6.80")
+    page.get_by_label("VAT rate (%)").fill("7")
     page.get_by_label("Stock to start with").fill("3")
     page.get_by_role("button", name="Create product").click()
     expect(page.get_by_role("status")).to_contain_text("created")
@@ -119,12 +126,72 @@ def test_staff_log_in_create_and_restock_a_product_and_the_api_shows_the_new_sto
 
     page.goto(f"{live_server}/api/v1/products/?search=buckwheat")
     listed = json.loads(page.locator("body").inner_text())
-    assert [(p["name"], p["price"], p["quantity_in_stock"]) for p in listed["results"]] == [
-        ("Browser buckwheat 5kg", "6.80", 10)
-    ]
+    assert [
+        (p["sku"], p["name"], p["unit"], p["price"], p["vat_rate"], p["quantity_in_stock"])
+        for p in listed["results"]
+    ] == [("BWT-BR-05", "Browser buckwheat 5kg", "bag", "6.80", "7.00", 10)]
 
     page.goto(f"{live_server}/admin/products/?q=buckwheat")
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("status")).to_contain_text("You are logged out")
     page.goto(f"{live_server}/admin/products/")
     expect(page.get_by_role("heading", name="Staff log in")).to_be_visible()
+
+
+def _api(base: str, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+    request = urllib.request.Request(  # noqa: S310 - the test's own server on loopback
+        base + path,
+        data=json.dumps(body).encode() if body is not None else None,
+        method=method,
+        headers={"Content-Type": "application/json"}
+        | ({"Authorization": f"Bearer {token}"} if token else {}),
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+        return json.loads(answer.read() or b"null")
+
+
+def test_staff_ship_and_deliver_an_order_and_the_customer_sees_it(
+    live_server: str, page: Page
+) -> None:
+    staff = _api(
+        live_server, "POST", "/api/token/", {"username": "shopkeeper", "password": STAFF_PASSWORD}
+    )["access"]
+    product = _api(
+        live_server,
+        "POST",
+        "/api/v1/products/",
+        {"name": "Browser oats", "price": "12.50", "vat_rate": "7.00", "quantity_in_stock": 9},
+        staff,
+    )
+    buyer = _api(
+        live_server, "POST", "/api/token/", {"username": "buyer", "password": STAFF_PASSWORD}
+    )["access"]
+    order = _api(
+        live_server,
+        "POST",
+        "/api/v1/orders/",
+        {"lines": [{"product_id": product["id"], "quantity": 3}]},
+        buyer,
+    )
+
+    page.goto(f"{live_server}/admin/login/")
+    page.get_by_label("Username").fill("shopkeeper")
+    page.get_by_label("Password").fill(STAFF_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(f"{live_server}/admin/orders/{order['id']}/")
+    expect(page.locator("#status")).to_have_text("placed")
+    expect(page.locator("#vat-total")).to_have_text("2.63")
+    expect(page.locator("#total")).to_have_text("40.13 EUR")
+    page.get_by_role("button", name="Mark as shipped").click()
+    expect(page.get_by_role("status")).to_contain_text("shipped")
+    expect(page.locator("#status")).to_have_text("shipped")
+    expect(page.get_by_role("button", name="Cancel order and restock")).to_have_count(0)
+    page.get_by_role("button", name="Mark as delivered").click()
+    expect(page.locator("#status")).to_have_text("delivered")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "admin-browser-delivered.png"), full_page=True)
+
+    seen = _api(live_server, "GET", f"/api/v1/orders/{order['id']}/", token=buyer)
+    assert seen["status"] == "delivered"
+    assert seen["shipped_at"] is not None
+    assert seen["delivered_at"] is not None

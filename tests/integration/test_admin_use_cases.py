@@ -17,7 +17,13 @@ from opply.application.dto import (
     ProductFilter,
     UserFilter,
 )
-from opply.application.orders import CancelOrderAsStaff, GetOrderAsStaff, ListAllOrders, PlaceOrder
+from opply.application.orders import (
+    GetOrderAsStaff,
+    ListAllOrders,
+    MoveOrder,
+    OrderAction,
+    PlaceOrder,
+)
 from opply.application.products import CreateProduct, ListProducts
 from opply.application.unit_of_work import UnitOfWork
 from opply.application.users import CreateUser, ListUsers, SetUserActive
@@ -73,7 +79,7 @@ def test_staff_list_every_customers_orders_newest_first_and_filter_them(
     for customer in (ann, bob, ann):
         made.append(place(order(customer, oats, 1)).order_id)
         clock.advance(minutes=1)
-    CancelOrderAsStaff(uow)(made[0])
+    MoveOrder(uow, FixedClock())(made[0], OrderAction.CANCEL)
 
     everything = ListAllOrders(uow)(None, None, PAGE)
     assert [o.id for o in everything.items] == [made[2], made[1], made[0]]
@@ -94,17 +100,17 @@ def test_staff_cancel_any_placed_order_once_and_the_stock_comes_back(
     order_id = PlaceOrder(uow, FixedClock(), "EUR", compiled_dumper(OrderSchema))(
         order(ann, oats, 4)
     ).order_id
-    cancelled = CancelOrderAsStaff(uow)(order_id)
+    cancelled = MoveOrder(uow, FixedClock())(order_id, OrderAction.CANCEL)
     assert cancelled.status == "cancelled"
     assert cancelled.customer is not None
     assert cancelled.customer.username == "ann"
     assert ListProducts(uow)(ProductFilter(), PageRequest()).items[0].quantity_in_stock == 10
     with pytest.raises(OrderNotCancellable):
-        CancelOrderAsStaff(uow)(order_id)
+        MoveOrder(uow, FixedClock())(order_id, OrderAction.CANCEL)
     assert ListProducts(uow)(ProductFilter(), PageRequest()).items[0].quantity_in_stock == 10
     assert GetOrderAsStaff(uow)(order_id).status == "cancelled"
     with pytest.raises(OrderNotFound):
-        CancelOrderAsStaff(uow)(order_id + 1000)
+        MoveOrder(uow, FixedClock())(order_id + 1000, OrderAction.CANCEL)
 
 
 def test_users_are_listed_by_username_and_searched(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -37,11 +36,18 @@ def test_a_customer_places_an_order_and_stock_goes_down(
     assert body["total"] == "28.10"
     assert body["lines"][0] == {
         "product_id": oats.id,
+        "sku": f"P-{oats.id:06d}",
         "product_name": "Oat flour 25kg",
+        "unit": "unit",
         "unit_price": "12.50",
+        "vat_rate": "0.00",
         "quantity": 2,
+        "line_net": "25.00",
+        "line_vat": "0.00",
         "line_total": "25.00",
     }
+    assert (body["subtotal"], body["vat_total"]) == ("28.10", "0.00")
+    assert body["shipped_at"] is body["delivered_at"] is body["cancelled_at"] is None
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z", body["created_at"])
     assert _stock(client, oats.id) == 38
     assert _stock(client, rye.id) == 4

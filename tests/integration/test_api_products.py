@@ -20,12 +20,7 @@ def test_anyone_pages_through_products_by_id_with_links(client: FlaskClient, uow
     assert [p["id"] for p in body["results"]] == [made[0].id, made[1].id]
     assert body["previous"] is None
     assert body["next"].endswith("/api/v1/products/?page=2&page_size=2")
-    assert body["results"][0] == {
-        "id": made[0].id,
-        "name": "Flour 0",
-        "price": "1.50",
-        "quantity_in_stock": 0,
-    }
+    assert body["results"][0] == f.product_json(made[0].id, "Flour 0", "1.50", 0)
     last = client.get("/api/v1/products/?page=3&page_size=2").get_json()
     assert [p["id"] for p in last["results"]] == [made[4].id]
     assert last["next"] is None
@@ -65,12 +60,9 @@ def test_search_is_case_insensitive_and_in_stock_filters(client: FlaskClient, uo
 
 def test_one_product_and_an_unknown_one(client: FlaskClient, uow: Any) -> None:
     p = f.product(uow, name="Spelt", price="18.90", stock=25)
-    assert client.get(f"/api/v1/products/{p.id}/").get_json() == {
-        "id": p.id,
-        "name": "Spelt",
-        "price": "18.90",
-        "quantity_in_stock": 25,
-    }
+    assert client.get(f"/api/v1/products/{p.id}/").get_json() == f.product_json(
+        p.id, "Spelt", "18.90", 25
+    )
     assert client.get(f"/api/v1/products/{p.id}").status_code == 200  # no slash: answered too
     missing = client.get("/api/v1/products/987654/")
     assert missing.status_code == 404
@@ -155,12 +147,9 @@ def test_customers_cannot_write_the_catalogue_and_anonymous_callers_must_log_in(
         anonymous = getattr(client, method)(path, json=body)
         assert anonymous.status_code == 401
         assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
-    assert client.get(f"/api/v1/products/{p.id}/").get_json() == {
-        "id": p.id,
-        "name": p.name,
-        "price": "10.00",
-        "quantity_in_stock": 3,
-    }
+    assert client.get(f"/api/v1/products/{p.id}/").get_json() == f.product_json(
+        p.id, p.name, "10.00", 3
+    )
 
 
 def test_search_ignores_case_beyond_ascii(client: FlaskClient, uow: Any) -> None:

@@ -233,3 +233,35 @@ def test_one_refresh_token_used_by_four_threads_at_once_rotates_at_most_once(
         winner = next(a for a in answers if a.status_code == 200)
         # The losers presented a spent token: the family, the winner's new token included, ends.
         assert _refresh(clients[0], winner.get_json()["refresh"]).status_code == 401
+
+
+def test_a_customers_cancel_racing_a_staff_ship_ends_with_exactly_one_of_them(
+    live_app: Flask, live_container: Container, new_uow: Any
+) -> None:
+    buyer = Buyer.new(live_app, live_container)
+    staff_client = live_app.test_client()
+    staff = f.bearer(staff_client, f.user(live_container, staff=True).username)
+    outcomes = Counter()
+    for _ in range(ROUNDS * 2):
+        product = f.product(new_uow, stock=10)
+        placed = buyer.order((product.id, 4))
+        assert placed.status_code == 201
+        order_id = placed.get_json()["id"]
+
+        def ship(order_id: int = order_id) -> Any:
+            return staff_client.post(f"/api/v1/staff/orders/{order_id}/ship/", headers=staff)
+
+        cancel, shipped = race([partial(buyer.cancel, order_id), ship])
+        assert sorted([cancel.status_code, shipped.status_code]) == [200, 409]
+        final = buyer.client.get(f"/api/v1/orders/{order_id}/", headers=buyer.headers).get_json()
+        if cancel.status_code == 200:
+            outcomes["cancelled"] += 1
+            assert shipped.get_json()["code"] == "invalid_status_transition"
+            assert (final["status"], final["shipped_at"]) == ("cancelled", None)
+            assert _stock(live_app, product.id) == 10  # the units came back, once
+        else:
+            outcomes["shipped"] += 1
+            assert cancel.get_json()["code"] == "order_not_cancellable"
+            assert (final["status"], final["cancelled_at"]) == ("shipped", None)
+            assert _stock(live_app, product.id) == 6  # a shipped order keeps its units
+    assert sum(outcomes.values()) == ROUNDS * 2

@@ -17,11 +17,12 @@ from opply.application.dto import (
     ProductFilter,
     ProductSort,
     ProductView,
+    UserAccess,
     UserFilter,
 )
 from opply.application.unit_of_work import UnitOfWork
-from opply.domain.model import Order, OrderLine, OrderStatus, Product
-from tests.integration.contract import T0, add_order, add_products, add_user, tag
+from opply.domain.model import Order, OrderStatus, Product, RefreshToken
+from tests.integration.contract import T0, add_order, add_products, add_user, order_line, tag
 
 ALL = PageRequest(page=1, page_size=100)
 
@@ -35,11 +36,52 @@ def page(number: int, size: int) -> PageRequest:
 
 def test_a_product_view_shows_the_products_columns(contract_uow: UnitOfWork) -> None:
     [pid] = add_products(contract_uow, ("Oat flour 25kg", 40))
+    product = Product(
+        name="Rye",
+        price=Decimal("3.10"),
+        quantity_in_stock=5,
+        sku="RYE-5",
+        unit="sack",
+        description="Whole grain",
+        vat_rate=Decimal("5.50"),
+    )
+    with contract_uow.write() as uow:
+        uow.products.add(product)
+        uow.commit()
     with contract_uow.read() as reads:
         assert reads.product(pid) == ProductView(
-            id=pid, name="Oat flour 25kg", price=Decimal("2.50"), quantity_in_stock=40
+            id=pid,
+            sku=f"P-{pid:06d}",
+            name="Oat flour 25kg",
+            description="",
+            unit="unit",
+            price=Decimal("2.50"),
+            vat_rate=Decimal("0.00"),
+            quantity_in_stock=40,
+        )
+        assert reads.product(product.id or 0) == ProductView(
+            id=product.id or 0,
+            sku="RYE-5",
+            name="Rye",
+            description="Whole grain",
+            unit="sack",
+            price=Decimal("3.10"),
+            vat_rate=Decimal("5.50"),
+            quantity_in_stock=5,
         )
         assert reads.product(987_654) is None
+
+
+def test_search_matches_a_sku_too(contract_uow: UnitOfWork) -> None:
+    word = tag()
+    add_products(contract_uow, (f"Oat {word}", 1))
+    product = Product(name="Rye", price=Decimal("1.00"), sku=f"RYE-{word}")
+    with contract_uow.write() as uow:
+        uow.products.add(product)
+        uow.commit()
+    with contract_uow.read() as reads:
+        found = reads.product_page(ProductFilter(search=word.upper()), ALL)
+    assert sorted(p.name for p in found.items) == sorted([f"Oat {word}", "Rye"])
 
 
 def test_search_is_case_insensitive_and_keeps_the_id_order(contract_uow: UnitOfWork) -> None:
@@ -150,8 +192,8 @@ def test_an_order_view_shows_its_lines_by_product_with_their_totals_and_customer
     a, b = add_products(contract_uow, ("A", 10), ("B", 10))
     customer, other = add_user(contract_uow, "ann"), add_user(contract_uow)
     lines = [
-        OrderLine(product_id=b, product_name="B then", unit_price=Decimal("3.10"), quantity=1),
-        OrderLine(product_id=a, product_name="A then", unit_price=Decimal("12.50"), quantity=2),
+        order_line(b, 1, name="B then", price="3.10", vat="19.00", sku="B-1", unit="kg"),
+        order_line(a, 2, name="A then", price="12.50", vat="7.00", sku="A-1", unit="bag"),
     ]
     order = Order(customer_id=customer, created_at=T0, currency="EUR", lines=lines)
     with contract_uow.write() as uow:
@@ -162,24 +204,39 @@ def test_an_order_view_shows_its_lines_by_product_with_their_totals_and_customer
         id=order.id,
         status=OrderStatus.PLACED,
         created_at=T0,
+        shipped_at=None,
+        delivered_at=None,
+        cancelled_at=None,
         currency="EUR",
         lines=(
             OrderLineView(
                 product_id=a,
+                sku="A-1",
                 product_name="A then",
+                unit="bag",
                 unit_price=Decimal("12.50"),
+                vat_rate=Decimal("7.00"),
                 quantity=2,
-                line_total=Decimal("25.00"),
+                line_net=Decimal("25.00"),
+                line_vat=Decimal("1.75"),
+                line_total=Decimal("26.75"),
             ),
             OrderLineView(
                 product_id=b,
+                sku="B-1",
                 product_name="B then",
+                unit="kg",
                 unit_price=Decimal("3.10"),
+                vat_rate=Decimal("19.00"),
                 quantity=1,
-                line_total=Decimal("3.10"),
+                line_net=Decimal("3.10"),
+                line_vat=Decimal("0.59"),
+                line_total=Decimal("3.69"),
             ),
         ),
-        total=Decimal("28.10"),
+        subtotal=Decimal("28.10"),
+        vat_total=Decimal("2.34"),
+        total=Decimal("30.44"),
         customer=CustomerView(id=customer, username="ann"),
     )
     with contract_uow.read() as reads:
@@ -261,14 +318,16 @@ def test_a_customer_without_orders_gets_an_empty_page(contract_uow: UnitOfWork) 
 def test_the_reads_of_a_user(contract_uow: UnitOfWork) -> None:
     user_id = add_user(contract_uow, "dora", staff=True)
     with contract_uow.read() as reads:
-        access = reads.user_access(user_id)
+        access = reads.user_access(user_id, login="none")
         credentials = reads.credentials("dora")
         user = reads.user("dora")
-        assert reads.user_access(987_654) is None
+        assert reads.user_access(987_654, login="none") is None
         assert reads.credentials("nobody") is None
         assert reads.user("nobody") is None
     assert access is not None
-    assert (access.username, access.is_active, access.is_staff) == ("dora", True, True)
+    assert access == UserAccess(
+        username="dora", is_active=True, is_staff=True, token_version=0, login_revoked=False
+    )
     assert credentials is not None
     assert (credentials.id, credentials.password_hash) == (user_id, "hash")
     assert user is not None
@@ -288,3 +347,28 @@ def test_users_are_listed_by_username_and_searched(contract_uow: UnitOfWork) -> 
     assert [u.username for u in mine.items] == [f"Carlos-{word}", f"carol-{word}"]
     assert [u.username for u in second.items] == [f"dave-{word}"]
     assert mine.total == second.total == 3
+
+
+def test_the_caller_check_sees_a_revoked_login(contract_uow: UnitOfWork) -> None:
+    user_id = add_user(contract_uow)
+    with contract_uow.write() as uow:
+        for family in ("kept", "ended"):
+            uow.refresh_tokens.add(
+                RefreshToken(
+                    jti=f"jti-{family}-{user_id}",
+                    family_id=f"{family}-{user_id}",
+                    user_id=user_id,
+                    issued_at=T0,
+                    expires_at=T0 + timedelta(days=7),
+                )
+            )
+        uow.refresh_tokens.revoke_family(f"ended-{user_id}", T0)
+        uow.commit()
+    with contract_uow.read() as reads:
+        kept = reads.user_access(user_id, login=f"kept-{user_id}")
+        ended = reads.user_access(user_id, login=f"ended-{user_id}")
+        unknown = reads.user_access(user_id, login="never-issued")
+    assert kept is not None
+    assert ended is not None
+    assert unknown is not None
+    assert (kept.login_revoked, ended.login_revoked, unknown.login_revoked) == (False, True, False)

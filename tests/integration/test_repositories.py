@@ -13,13 +13,12 @@ from opply.application.unit_of_work import UnitOfWork
 from opply.domain.model import (
     IdempotencyRecord,
     Order,
-    OrderLine,
     OrderStatus,
     Product,
     RefreshToken,
     User,
 )
-from tests.integration.contract import add_order, add_products, add_user
+from tests.integration.contract import add_order, add_products, add_user, order_line
 
 T0 = datetime(2026, 11, 24, 10, 15, tzinfo=UTC)
 
@@ -89,12 +88,8 @@ def test_an_added_order_is_found_for_update_with_its_lines(contract_uow: UnitOfW
             created_at=T0,
             currency="EUR",
             lines=[
-                OrderLine(
-                    product_id=b, product_name="B then", unit_price=Decimal("3.10"), quantity=1
-                ),
-                OrderLine(
-                    product_id=a, product_name="A then", unit_price=Decimal("12.50"), quantity=2
-                ),
+                order_line(b, 1, name="B then", price="3.10", vat="19.00", sku="B-1", unit="kg"),
+                order_line(a, 2, name="A then", price="12.50", vat="7.00", sku="A-1", unit="bag"),
             ],
         )
         uow.orders.add(order)
@@ -110,10 +105,11 @@ def test_an_added_order_is_found_for_update_with_its_lines(contract_uow: UnitOfW
             "EUR",
         )
         assert sorted(found.lines, key=lambda line: line.product_id) == [
-            OrderLine(product_id=a, product_name="A then", unit_price=Decimal("12.50"), quantity=2),
-            OrderLine(product_id=b, product_name="B then", unit_price=Decimal("3.10"), quantity=1),
+            order_line(a, 2, name="A then", price="12.50", vat="7.00", sku="A-1", unit="bag"),
+            order_line(b, 1, name="B then", price="3.10", vat="19.00", sku="B-1", unit="kg"),
         ]
-        assert found.total == Decimal("28.10")
+        # 25.00 + 1.75 VAT, and 3.10 + 0.589 -> 0.59 VAT
+        assert found.total == Decimal("30.44")
 
 
 def test_another_customers_order_is_not_there_for_them(contract_uow: UnitOfWork) -> None:
@@ -141,8 +137,8 @@ def test_a_cancelled_order_and_its_restocked_products_are_saved_together(
             created_at=T0,
             currency="EUR",
             lines=[
-                OrderLine(product_id=a, product_name="A", unit_price=Decimal("1.00"), quantity=4),
-                OrderLine(product_id=b, product_name="B", unit_price=Decimal("1.00"), quantity=6),
+                order_line(a, 4, price="1.00"),
+                order_line(b, 6, price="1.00"),
             ],
         )
         products[a].take(4)
@@ -153,7 +149,7 @@ def test_a_cancelled_order_and_its_restocked_products_are_saved_together(
     with contract_uow.write() as uow:
         found = uow.orders.get_for_update(order.id, customer_id=alice)
         assert found is not None
-        found.cancel(uow.products.get_for_update(found.product_ids()))
+        found.cancel(uow.products.get_for_update(found.product_ids()), T0)
         uow.commit()
     with contract_uow.read() as reads:
         view = reads.order(order.id)

@@ -99,6 +99,8 @@ def _claims(user_id: int, **changes: Any) -> dict[str, Any]:
         "sub": str(user_id),
         "type": "access",
         "staff": False,
+        "fam": "a-login-never-revoked",
+        "ver": 0,
         "iat": now,
         "exp": now + 300,
         "jti": uuid.uuid4().hex,
@@ -172,9 +174,12 @@ def test_tokens_not_signed_with_our_key_and_hs256_are_refused(
         pytest.param({"type": "admin"}, id="type-unknown"),
         pytest.param({"sub": "not-a-number"}, id="sub-not-an-id"),
         pytest.param({"sub": "999999"}, id="sub-no-such-user"),
+        pytest.param({"ver": 1}, id="ver-not-the-users"),
+        pytest.param({"ver": "0"}, id="ver-not-a-number"),
+        pytest.param({"fam": ""}, id="fam-empty"),
         *(
             pytest.param({claim: None}, id=f"no-{claim}")
-            for claim in ("exp", "iat", "iss", "sub", "jti", "type")
+            for claim in ("exp", "iat", "iss", "sub", "jti", "type", "fam", "ver")
         ),
     ],
 )

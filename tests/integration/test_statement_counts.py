@@ -98,6 +98,11 @@ def _product_create(w: World) -> Request:
     return "POST", "/api/v1/products/", {"json": body, "headers": w.staff()}
 
 
+def _product_create_with_sku(w: World) -> Request:
+    body = {"name": "Rye 10kg", "price": "4.20", "sku": "RYE-10", "vat_rate": "7.00"}
+    return "POST", "/api/v1/products/", {"json": body, "headers": w.staff()}
+
+
 def _product_patch(w: World) -> Request:
     path = f"/api/v1/products/{w.products(1)[0]}/"
     return "PATCH", path, {"json": {"price": "5.00"}, "headers": w.staff()}
@@ -173,7 +178,9 @@ CASES: list[tuple[str, Callable[[World], Request], int, int | dict[str, int]]] =
     ("product detail", _product_detail, 200, 1),
     ("product detail, 304", _product_revalidation, 304, 1),
     # the caller (1), then the use case
-    ("create product", _product_create, 201, 2),
+    # the caller, the product; without a SKU, the UPDATE that gives it P- and its id
+    ("create product with a SKU", _product_create_with_sku, 201, 2),
+    ("create product without a SKU", _product_create, 201, 3),
     ("change product", _product_patch, 200, 3),
     ("restock product", _product_restock, 200, 3),
     # caller, lock products, one UPDATE of every line's stock, order, its lines (one INSERT)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from opply.domain.errors import (
     DuplicateProductLine,
     EmptyOrder,
     InvalidName,
     InvalidPrice,
+    InvalidProductField,
     InvalidQuantity,
+    InvalidSku,
+    InvalidStatusTransition,
     OrderNotCancellable,
     OutOfStock,
     Shortage,
@@ -22,14 +27,20 @@ from opply.domain.model import (
     MAX_LINE_QUANTITY,
     MAX_ORDER_LINES,
     MAX_STOCK,
+    MOVES,
+    ZERO,
     LineRequest,
     Order,
     OrderLine,
     OrderStatus,
     Product,
+    default_sku,
+    line_amounts,
 )
 
 NOW = datetime(2026, 11, 24, 10, 15, tzinfo=UTC)
+LATER = NOW + timedelta(hours=1)
+LATEST = NOW + timedelta(days=1)
 
 
 def product(pid: int = 7, stock: int = 5, price: str = "12.50", name: str = "Oat flour") -> Product:
@@ -281,13 +292,13 @@ def test_an_order_total_is_exact_in_decimal() -> None:
     order = place(products, (1, 3))
     assert order.total == Decimal("0.30")
     assert str(order.total) == "0.30"
-    assert order.lines[0].line_total == Decimal("0.30")
+    assert order.lines[0].amounts.total == Decimal("0.30")
 
 
 def test_an_order_total_is_the_sum_of_its_line_totals() -> None:
     products = catalogue(product(1, price="12.50"), product(2, price="0.99"), product(3, price="0"))
     order = place(products, (1, 2), (2, 3), (3, 1))
-    assert [ln.line_total for ln in order.lines] == [
+    assert [ln.amounts.total for ln in order.lines] == [
         Decimal("25.00"),
         Decimal("2.97"),
         Decimal("0.00"),
@@ -295,22 +306,153 @@ def test_an_order_total_is_the_sum_of_its_line_totals() -> None:
     assert order.total == Decimal("27.97")
 
 
-def test_an_order_line_keeps_the_name_and_price_of_the_moment_it_was_placed() -> None:
+def test_an_order_line_keeps_what_the_product_was_at_the_moment_it_was_placed() -> None:
     p = product(1, price="12.50", name="Oat flour")
+    p.update(sku="OAT-1", unit="bag", vat_rate=Decimal("7.00"))
     order = place(catalogue(p), (1, 2))
-    p.update(name="Rye flour", price=Decimal("99.00"))
-    assert order.lines[0] == OrderLine(
-        product_id=1, product_name="Oat flour", unit_price=Decimal("12.50"), quantity=2
-    )
-    assert order.total == Decimal("25.00")
+    p.update(name="Rye flour", price=Decimal("99.00"), sku="RYE-1", unit="sack", vat_rate=ZERO)
+    assert order.lines[0] == line(1, "12.50", 2, vat="7.00", name="Oat flour", sku="OAT-1")
+    assert order.total == Decimal("26.75")
 
 
 def test_an_order_line_cannot_be_changed() -> None:
-    line = OrderLine(
-        product_id=1, product_name="Oat flour", unit_price=Decimal("12.50"), quantity=2
-    )
+    first = line(1, "12.50", 2)
     with pytest.raises(AttributeError):
-        line.quantity = 3  # type: ignore[misc]
+        first.quantity = 3  # type: ignore[misc]
+
+
+# --- VAT -----------------------------------------------------------------------------------------
+
+
+def line(
+    pid: int,
+    price: str,
+    quantity: int,
+    *,
+    vat: str = "0.00",
+    name: str = "Oat flour",
+    sku: str = "OAT-1",
+    unit: str = "bag",
+) -> OrderLine:
+    return OrderLine(
+        product_id=pid,
+        sku=sku,
+        product_name=name,
+        unit=unit,
+        unit_price=Decimal(price),
+        vat_rate=Decimal(vat),
+        quantity=quantity,
+    )
+
+
+@pytest.mark.parametrize(
+    ("price", "quantity", "rate", "net", "vat", "total"),
+    [
+        # The contract's own example: 37.50 x 7% = 2.625, half up to 2.63.
+        ("12.50", 3, "7.00", "37.50", "2.63", "40.13"),
+        ("0.05", 1, "10.00", "0.05", "0.01", "0.06"),  # 0.005 -> 0.01 (half up, not to even)
+        ("0.15", 1, "10.00", "0.15", "0.02", "0.17"),  # 0.015 -> 0.02
+        ("19.99", 2, "19.00", "39.98", "7.60", "47.58"),  # 7.5962 -> 7.60
+        ("9.99", 1, "0.00", "9.99", "0.00", "9.99"),
+        ("3.33", 3, "100.00", "9.99", "9.99", "19.98"),
+        ("0.01", 10_000, "5.50", "100.00", "5.50", "105.50"),
+    ],
+)
+def test_a_lines_vat_is_rounded_to_the_cent_half_up(
+    price: str, quantity: int, rate: str, net: str, vat: str, total: str
+) -> None:
+    amounts = line_amounts(Decimal(price), quantity, Decimal(rate))
+    assert (amounts.net, amounts.vat, amounts.total) == (Decimal(net), Decimal(vat), Decimal(total))
+
+
+money_values = st.decimals(min_value=0, max_value=Decimal("99999.99"), places=2)
+rates = st.decimals(min_value=0, max_value=100, places=2)
+
+
+@given(
+    st.lists(
+        st.tuples(money_values, st.integers(1, MAX_LINE_QUANTITY), rates), min_size=1, max_size=20
+    )
+)
+def test_an_orders_totals_are_exactly_the_sums_of_its_lines(
+    specs: list[tuple[Decimal, int, Decimal]],
+) -> None:
+    lines = [line(i, str(price), qty, vat=str(rate)) for i, (price, qty, rate) in enumerate(specs)]
+    order = Order(customer_id=1, created_at=NOW, currency="EUR", lines=lines)
+    amounts = order.amounts
+    assert amounts.total == amounts.net + amounts.vat  # total = subtotal + vat_total
+    assert amounts.net == sum((ln.amounts.net for ln in lines), Decimal(0))
+    assert amounts.vat == sum((ln.amounts.vat for ln in lines), Decimal(0))
+    assert amounts.total == sum((ln.amounts.total for ln in lines), Decimal(0))
+    for ln in lines:
+        exact = ln.unit_price * ln.quantity * ln.vat_rate / 100
+        assert abs(ln.amounts.vat - exact) <= Decimal("0.005")  # rounded to the nearest cent
+        assert ln.amounts.vat.as_tuple().exponent == -2
+    assert order.total.as_tuple().exponent == -2
+
+
+# --- Product details -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sku", ["OAT-FL-25", "a", "x" * 64, "A.B_C-1", "P-X12", "PX-000001"])
+def test_a_valid_sku_is_kept(sku: str) -> None:
+    assert Product(name="Oat", price=Decimal("1.00"), sku=sku).sku == sku
+
+
+@pytest.mark.parametrize("sku", ["", "x" * 65, "has space", "ü", "semi;colon", "OAT/25"])
+def test_a_bad_sku_is_refused(sku: str) -> None:
+    with pytest.raises(InvalidSku):
+        Product(name="Oat", price=Decimal("1.00"), sku=sku)
+
+
+def test_the_form_of_generated_skus_is_kept_for_them() -> None:
+    with pytest.raises(InvalidSku, match="P-<digits>"):
+        Product(name="Oat", price=Decimal("1.00"), sku="P-000009")
+    p = product(7)
+    assert p.sku == "P-000007"  # a product with an id and no SKU: its generated one
+    p.update(sku="OAT-7")
+    p.update(sku="p-000007")  # its own generated SKU back, in any case, is fine
+    with pytest.raises(InvalidSku):
+        p.update(sku="P-000008")
+
+
+def test_sku_defaults_pad_the_id_to_six_digits_and_no_more() -> None:
+    assert [default_sku(i) for i in (7, 123456, 1234567)] == [
+        "P-000007",
+        "P-123456",
+        "P-1234567",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("unit", ""),
+        ("unit", "   "),
+        ("unit", "x" * 33),
+        ("description", "x" * 2001),
+        ("vat_rate", Decimal("-0.01")),
+        ("vat_rate", Decimal("100.01")),
+        ("vat_rate", Decimal("7.001")),
+        ("vat_rate", Decimal("NaN")),
+    ],
+)
+def test_a_unit_description_or_vat_rate_out_of_bounds_is_refused(field: str, value: object) -> None:
+    p = product(1)
+    with pytest.raises(InvalidProductField):
+        p.update(**{field: value})
+    assert (p.unit, p.description, p.vat_rate) == ("unit", "", ZERO)
+
+
+def test_product_defaults() -> None:
+    p = Product(name="Oat", price=Decimal("1.00"))
+    assert (p.sku, p.unit, p.description, p.vat_rate, p.quantity_in_stock) == (
+        None,
+        "unit",
+        "",
+        ZERO,
+        0,
+    )
 
 
 # --- Cancelling an order -------------------------------------------------------------------------
@@ -319,8 +461,9 @@ def test_an_order_line_cannot_be_changed() -> None:
 def test_cancelling_an_order_puts_its_units_back() -> None:
     products = catalogue(product(1, stock=5), product(2, stock=3))
     order = place(products, (1, 2), (2, 3))
-    order.cancel(products)
+    order.cancel(products, LATER)
     assert order.status is OrderStatus.CANCELLED
+    assert order.cancelled_at == LATER
     assert products[1].quantity_in_stock == 5
     assert products[2].quantity_in_stock == 3
 
@@ -329,9 +472,69 @@ def test_cancelling_an_order_twice_is_refused_and_restocks_only_once() -> None:
     products = catalogue(product(1, stock=5))
     order = place(products, (1, 2))
     order.id = 31
-    order.cancel(products)
+    order.cancel(products, LATER)
     with pytest.raises(OrderNotCancellable) as caught:
-        order.cancel(products)
+        order.cancel(products, LATER)
     assert caught.value.order_id == 31
     assert caught.value.order_status == "cancelled"
     assert products[1].quantity_in_stock == 5
+
+
+# --- The order's life ----------------------------------------------------------------------------
+
+
+def test_an_order_is_shipped_then_delivered_with_the_moment_of_each() -> None:
+    products = catalogue(product(1, stock=5))
+    order = place(products, (1, 2))
+    assert (order.status, order.shipped_at, order.delivered_at) == (OrderStatus.PLACED, None, None)
+    order.ship(LATER)
+    order.deliver(LATEST)
+    assert (order.status, order.shipped_at, order.delivered_at, order.cancelled_at) == (
+        OrderStatus.DELIVERED,
+        LATER,
+        LATEST,
+        None,
+    )
+    assert products[1].quantity_in_stock == 3  # stock moves only when placed or cancelled
+
+
+@pytest.mark.parametrize(
+    ("path", "move", "error"),
+    [
+        ([], "deliver", InvalidStatusTransition),
+        (["ship"], "ship", InvalidStatusTransition),
+        (["ship"], "cancel", OrderNotCancellable),
+        (["ship", "deliver"], "cancel", OrderNotCancellable),
+        (["ship", "deliver"], "ship", InvalidStatusTransition),
+        (["ship", "deliver"], "deliver", InvalidStatusTransition),
+        (["cancel"], "ship", InvalidStatusTransition),
+        (["cancel"], "deliver", InvalidStatusTransition),
+        (["cancel"], "cancel", OrderNotCancellable),
+    ],
+)
+def test_a_move_the_orders_life_does_not_allow_is_refused_and_changes_nothing(
+    path: list[str], move: str, error: type[Exception]
+) -> None:
+    products = catalogue(product(1, stock=5))
+    order = place(products, (1, 2))
+    order.id = 9
+    for step in path:
+        _do(order, step, products)
+    before = (order.status, order.shipped_at, order.delivered_at, order.cancelled_at)
+    stock = products[1].quantity_in_stock
+    with pytest.raises(error):
+        _do(order, move, products)
+    assert (order.status, order.shipped_at, order.delivered_at, order.cancelled_at) == before
+    assert products[1].quantity_in_stock == stock
+
+
+def _do(order: Order, move: str, products: dict[int, Product]) -> None:
+    if move == "cancel":
+        order.cancel(products, LATEST)
+    else:
+        getattr(order, move)(LATEST)
+
+
+def test_the_allowed_moves_are_the_contracts() -> None:
+    allowed = {(a.value, b.value) for a, targets in MOVES.items() for b in targets}
+    assert allowed == {("placed", "shipped"), ("shipped", "delivered"), ("placed", "cancelled")}

@@ -1,8 +1,10 @@
-"""Random sequences of restock, order, cancel and retry, checked against a plain model.
+"""Random sequences of restock, order, retry, ship, deliver and cancel, checked against a plain
+model.
 
 The model is dicts of numbers; the system is the real use cases on the in-memory unit of work.
 After every step the stock must match the model, never go below zero, and account for every unit
-(initial + restocked = on the shelf + in placed orders).
+(initial + restocked = on the shelf + in orders not cancelled); stock moves only when an order is
+placed or cancelled, never when it is shipped or delivered.
 """
 
 from __future__ import annotations
@@ -24,10 +26,17 @@ from hypothesis.stateful import (
 
 from opply.adapters.memory import FixedClock, InMemoryStore, InMemoryUnitOfWork
 from opply.application.dto import NewProduct, PageRequest, PlaceOrderCommand, ProductFilter
-from opply.application.orders import CancelMyOrder, ListMyOrders, PlaceOrder
+from opply.application.orders import (
+    CancelMyOrder,
+    ListMyOrders,
+    MoveOrder,
+    OrderAction,
+    PlaceOrder,
+)
 from opply.application.products import CreateProduct, ListProducts, RestockProduct
 from opply.domain.errors import (
     IdempotencyKeyReused,
+    InvalidStatusTransition,
     OrderNotCancellable,
     OrderNotFound,
     OutOfStock,
@@ -41,6 +50,7 @@ from opply.entrypoints.api.schemas import OrderSchema
 CUSTOMERS = (1, 2, 3)
 UNKNOWN_IDS = (90, 91)
 PRICES = ("0.10", "0.99", "3.33", "12.50")
+VAT_RATES = ("0.00", "5.50", "7.00", "19.00")
 EVERYTHING = PageRequest(page=1, page_size=10_000)
 
 
@@ -53,8 +63,12 @@ def command(customer: int, lines: Iterable[tuple[int, int]], key: str | None) ->
 class ModelOrder:
     customer: int
     lines: dict[int, int]
-    cancelled: bool = False
+    status: OrderStatus = OrderStatus.PLACED
     cancellations: int = 0
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status is OrderStatus.CANCELLED
 
 
 class StockMachine(RuleBasedStateMachine):
@@ -68,7 +82,8 @@ class StockMachine(RuleBasedStateMachine):
             for customer in CUSTOMERS:
                 uow.users.add(User(username=f"customer{customer}", password_hash="-"))
             uow.commit()
-        self.cancel_order = CancelMyOrder(self.uow)
+        self.cancel_order = CancelMyOrder(self.uow, self.clock)
+        self.move_order = MoveOrder(self.uow, self.clock)
         self.restock_product = RestockProduct(self.uow)
         # The model.
         self.initial: dict[int, int] = {}
@@ -81,14 +96,21 @@ class StockMachine(RuleBasedStateMachine):
 
     @initialize(
         products=st.lists(
-            st.tuples(st.integers(0, 20), st.sampled_from(PRICES)), min_size=2, max_size=4
+            st.tuples(st.integers(0, 20), st.sampled_from(PRICES), st.sampled_from(VAT_RATES)),
+            min_size=2,
+            max_size=4,
         )
     )
-    def create_products(self, products: list[tuple[int, str]]) -> None:
+    def create_products(self, products: list[tuple[int, str, str]]) -> None:
         create = CreateProduct(self.uow)
-        for i, (stock, price) in enumerate(products):
+        for i, (stock, price, vat) in enumerate(products):
             view = create(
-                NewProduct(name=f"Product {i}", price=Decimal(price), quantity_in_stock=stock)
+                NewProduct(
+                    name=f"Product {i}",
+                    price=Decimal(price),
+                    vat_rate=Decimal(vat),
+                    quantity_in_stock=stock,
+                )
             )
             self.initial[view.id] = stock
             self.restocked[view.id] = 0
@@ -189,27 +211,45 @@ class StockMachine(RuleBasedStateMachine):
         if not as_owner:
             with pytest.raises(OrderNotFound):
                 self.cancel_order(caller, order_id)
-        elif order.cancelled:
+        elif order.status is not OrderStatus.PLACED:
             with pytest.raises(OrderNotCancellable):
                 self.cancel_order(caller, order_id)
         else:
             view = self.cancel_order(caller, order_id)
             assert view.status == "cancelled"
-            order.cancelled = True
+            order.status = OrderStatus.CANCELLED
             order.cancellations += 1
             for p, q in order.lines.items():
                 self.stock[p] += q
             return
         assert self.current_stock() == before
 
+    @precondition(lambda self: self.orders)
+    @rule(data=st.data(), action=st.sampled_from([OrderAction.SHIP, OrderAction.DELIVER]))
+    def staff_move_an_order_on(self, data: st.DataObject, action: OrderAction) -> None:
+        order_id = data.draw(st.sampled_from(sorted(self.orders)), label="order")
+        order = self.orders[order_id]
+        before = self.current_stock()
+        allowed = {
+            OrderAction.SHIP: (OrderStatus.PLACED, OrderStatus.SHIPPED),
+            OrderAction.DELIVER: (OrderStatus.SHIPPED, OrderStatus.DELIVERED),
+        }
+        source, target = allowed[action]
+        if order.status is source:
+            view = self.move_order(order_id, action)
+            assert view.status is target
+            order.status = target
+        else:
+            with pytest.raises(InvalidStatusTransition):
+                self.move_order(order_id, action)
+        assert self.current_stock() == before  # shipping and delivering never move stock
+
     @rule(customer=st.sampled_from(CUSTOMERS))
     def a_customer_lists_their_orders(self, customer: int) -> None:
         page = ListMyOrders(self.uow)(customer, None, EVERYTHING)
         mine = {i: o for i, o in self.orders.items() if o.customer == customer}
         assert page.total == len(mine)
-        assert {o.id: o.status for o in page.items} == {
-            i: "cancelled" if o.cancelled else "placed" for i, o in mine.items()
-        }
+        assert {o.id: o.status for o in page.items} == {i: o.status for i, o in mine.items()}
 
     @rule()
     def someone_browses_the_catalogue(self) -> None:
@@ -243,7 +283,7 @@ class StockMachine(RuleBasedStateMachine):
     def every_unit_is_on_the_shelf_or_in_a_placed_order(self) -> None:
         in_orders = dict.fromkeys(self.stock, 0)
         for order in self.all_orders().values():
-            if order.status is OrderStatus.PLACED:
+            if order.status is not OrderStatus.CANCELLED:
                 for line in order.lines:
                     in_orders[line.product_id] += line.quantity
         shelf = self.current_stock()
@@ -257,12 +297,13 @@ class StockMachine(RuleBasedStateMachine):
         for order_id, order in stored.items():
             model = self.orders[order_id]
             assert order.customer_id == model.customer
-            expected = OrderStatus.CANCELLED if model.cancelled else OrderStatus.PLACED
-            assert order.status is expected
+            assert order.status is model.status
             lines = order.lines
             assert {ln.product_id: ln.quantity for ln in lines} == model.lines
             assert all(ln.unit_price == self.prices[ln.product_id] for ln in lines)
-            assert order.total == sum((ln.unit_price * ln.quantity for ln in lines), Decimal(0))
+            amounts = order.amounts
+            assert amounts.net == sum((ln.unit_price * ln.quantity for ln in lines), Decimal(0))
+            assert amounts.total == amounts.net + amounts.vat == order.total
 
     @invariant()
     def no_order_is_cancelled_twice(self) -> None:

@@ -22,7 +22,7 @@ def test_a_remembered_access_token_still_expires() -> None:
     tokens = JwtTokenService(
         SECRET, "opply", timedelta(seconds=1), timedelta(days=7), SystemClock(), leeway=timedelta(0)
     )
-    token = tokens.issue_access(7, is_staff=True)
+    token = tokens.issue_access(7, is_staff=True, login="login-1", token_version=0)
     assert tokens.read_access(token).user_id == 7  # verified, then remembered
     assert tokens.read_access(token).is_staff  # answered from memory
     time.sleep(1.2)
@@ -34,7 +34,7 @@ def test_a_remembered_access_token_still_expires() -> None:
 
 def test_a_tampered_copy_of_a_remembered_token_is_refused() -> None:
     tokens = _service()
-    token = tokens.issue_access(7, is_staff=False)
+    token = tokens.issue_access(7, is_staff=False, login="login-1", token_version=0)
     tokens.read_access(token)
     header, payload, signature = token.split(".")
     forged = f"{header}.{payload}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
@@ -44,7 +44,7 @@ def test_a_tampered_copy_of_a_remembered_token_is_refused() -> None:
 
 def test_a_refresh_token_is_never_accepted_as_access_even_after_an_access_hit() -> None:
     tokens = _service()
-    tokens.read_access(tokens.issue_access(7, is_staff=False))
+    tokens.read_access(tokens.issue_access(7, is_staff=False, login="login-1", token_version=0))
     refresh = tokens.issue_refresh(7, "family").token
     with pytest.raises(InvalidToken):
         tokens.read_access(refresh)

@@ -31,7 +31,14 @@ from opply.application.dto import (
     ProductChanges,
     ProductFilter,
 )
-from opply.application.orders import CancelMyOrder, GetMyOrder, ListMyOrders, PlaceOrder
+from opply.application.orders import (
+    CancelMyOrder,
+    GetMyOrder,
+    ListMyOrders,
+    MoveOrder,
+    OrderAction,
+    PlaceOrder,
+)
 from opply.application.products import (
     CreateProduct,
     GetProduct,
@@ -39,7 +46,7 @@ from opply.application.products import (
     RestockProduct,
     UpdateProduct,
 )
-from opply.application.users import CreateUser, SetPassword, SetUserActive
+from opply.application.users import ChangeMyPassword, CreateUser, SetPassword, SetUserActive
 from opply.domain.errors import (
     AuthenticationFailed,
     DuplicateProductLine,
@@ -48,6 +55,7 @@ from opply.domain.errors import (
     InvalidName,
     InvalidPrice,
     InvalidQuantity,
+    InvalidStatusTransition,
     InvalidToken,
     InvalidUsername,
     OrderNotCancellable,
@@ -56,10 +64,12 @@ from opply.domain.errors import (
     PermissionDenied,
     ProductNotFound,
     Shortage,
+    SkuTaken,
     UnknownProducts,
     UsernameTaken,
     UserNotFound,
     WeakPassword,
+    WrongCurrentPassword,
 )
 from opply.domain.model import LineRequest, OrderStatus
 from opply.entrypoints.api.dumping import compiled_dumper
@@ -119,7 +129,7 @@ def test_the_right_password_buys_an_access_and_a_refresh_token(
 ) -> None:
     user_id = add_user("alice", is_staff=True)
     pair = authenticate("alice", password)
-    assert resolve(pair.access) == Principal(user_id=user_id, is_staff=True)
+    assert resolve(pair.access) == Principal(user_id=user_id, username="alice", is_staff=True)
     assert tokens.read_refresh(pair.refresh).user_id == user_id
 
 
@@ -173,7 +183,7 @@ def test_refreshing_rotates_the_pair_and_the_old_refresh_token_stops_working(
     first = authenticate("alice", password)
     second = refresh(first.refresh)
     assert second.refresh != first.refresh
-    assert resolve(second.access) == Principal(user_id=user_id, is_staff=False)
+    assert resolve(second.access) == Principal(user_id=user_id, username="alice", is_staff=False)
     with pytest.raises(InvalidToken):
         refresh(first.refresh)
 
@@ -281,7 +291,7 @@ def test_expired_tokens_are_refused(
     user_id = add_user("alice")
     yesterday = token_service_at(FixedClock(token_clock.now() - timedelta(days=1)))
     with pytest.raises(InvalidToken, match="expired"):
-        resolve(yesterday.issue_access(user_id, is_staff=False))
+        resolve(yesterday.issue_access(user_id, is_staff=False, login="login-1", token_version=0))
     with pytest.raises(InvalidToken, match="expired"):
         refresh(yesterday.issue_refresh(user_id, "family").token)
 
@@ -313,7 +323,7 @@ def test_a_token_signed_with_another_secret_is_refused(
     user_id = add_user("alice")
     forger = token_service_at(token_clock, secret="another-secret-that-is-32-bytes-or-more")
     with pytest.raises(InvalidToken):
-        resolve(forger.issue_access(user_id, is_staff=True))
+        resolve(forger.issue_access(user_id, is_staff=True, login="login-1", token_version=0))
 
 
 def test_a_token_service_refuses_a_short_secret(token_clock: FixedClock) -> None:
@@ -339,8 +349,10 @@ def test_staff_rights_come_from_the_account_not_the_token(
     tokens: JwtTokenService, resolve: ResolvePrincipal, add_user: Callable[..., int]
 ) -> None:
     user_id = add_user("alice", is_staff=False)
-    principal = resolve(tokens.issue_access(user_id, is_staff=True))
-    assert principal == Principal(user_id=user_id, is_staff=False)
+    principal = resolve(
+        tokens.issue_access(user_id, is_staff=True, login="login-1", token_version=0)
+    )
+    assert principal == Principal(user_id=user_id, username="alice", is_staff=False)
     with pytest.raises(PermissionDenied):
         require_staff(principal)
 
@@ -349,11 +361,11 @@ def test_a_token_of_a_user_that_no_longer_exists_is_refused(
     tokens: JwtTokenService, resolve: ResolvePrincipal
 ) -> None:
     with pytest.raises(InvalidToken):
-        resolve(tokens.issue_access(999, is_staff=False))
+        resolve(tokens.issue_access(999, is_staff=False, login="login-1", token_version=0))
 
 
 def test_staff_pass_the_staff_check() -> None:
-    require_staff(Principal(user_id=1, is_staff=True))
+    require_staff(Principal(user_id=1, username="boss", is_staff=True))
 
 
 # --- Products ------------------------------------------------------------------------------------
@@ -523,7 +535,7 @@ def lines(*pairs: tuple[int, int]) -> list[LineRequest]:
 @pytest.fixture(autouse=True)
 def alice_and_bob(request: pytest.FixtureRequest, add_user: Callable[..., int]) -> None:
     """The customers of the order tests (ids ALICE and BOB)."""
-    if "three" in request.fixturenames:
+    if {"three", "place_order", "order_for"} & set(request.fixturenames):
         assert (add_user("alice"), add_user("bob")) == (ALICE, BOB)
 
 
@@ -697,12 +709,12 @@ def test_my_orders_are_paged_without_repeating_or_skipping(
 
 
 def test_my_orders_can_be_filtered_by_status(
-    uow: InMemoryUnitOfWork, order_for: Callable[..., int], three: list[int]
+    uow: InMemoryUnitOfWork, clock: FixedClock, order_for: Callable[..., int], three: list[int]
 ) -> None:
     oat = three[0]
     kept = order_for(ALICE, lines((oat, 1)))
     cancelled = order_for(ALICE, lines((oat, 1)))
-    CancelMyOrder(uow)(ALICE, cancelled)
+    CancelMyOrder(uow, clock)(ALICE, cancelled)
     listed = ListMyOrders(uow)
     assert [o.id for o in listed(ALICE, OrderStatus.PLACED, ALL).items] == [kept]
     assert [o.id for o in listed(ALICE, OrderStatus.CANCELLED, ALL).items] == [cancelled]
@@ -722,6 +734,7 @@ def test_another_customers_order_is_not_found(
 
 def test_cancelling_my_order_puts_the_stock_back(
     uow: InMemoryUnitOfWork,
+    clock: FixedClock,
     order_for: Callable[..., int],
     three: list[int],
     stocks: Callable[[], dict[int, int]],
@@ -729,7 +742,7 @@ def test_cancelling_my_order_puts_the_stock_back(
     oat, salt, _ = three
     before = stocks()
     order_id = order_for(ALICE, lines((oat, 5), (salt, 1)))
-    view = CancelMyOrder(uow)(ALICE, order_id)
+    view = CancelMyOrder(uow, clock)(ALICE, order_id)
     assert view.status == "cancelled"
     assert GetMyOrder(uow)(ALICE, order_id).status == "cancelled"
     assert stocks() == before
@@ -737,20 +750,22 @@ def test_cancelling_my_order_puts_the_stock_back(
 
 def test_cancelling_my_order_twice_is_refused_and_restocks_once(
     uow: InMemoryUnitOfWork,
+    clock: FixedClock,
     order_for: Callable[..., int],
     three: list[int],
     stock_of: Callable[[int], int],
 ) -> None:
     oat = three[0]
     order_id = order_for(ALICE, lines((oat, 2)))
-    CancelMyOrder(uow)(ALICE, order_id)
+    CancelMyOrder(uow, clock)(ALICE, order_id)
     with pytest.raises(OrderNotCancellable):
-        CancelMyOrder(uow)(ALICE, order_id)
+        CancelMyOrder(uow, clock)(ALICE, order_id)
     assert stock_of(oat) == 5
 
 
 def test_another_customer_cannot_cancel_my_order(
     uow: InMemoryUnitOfWork,
+    clock: FixedClock,
     order_for: Callable[..., int],
     three: list[int],
     stock_of: Callable[[int], int],
@@ -758,7 +773,7 @@ def test_another_customer_cannot_cancel_my_order(
     oat = three[0]
     order_id = order_for(ALICE, lines((oat, 2)))
     with pytest.raises(OrderNotFound):
-        CancelMyOrder(uow)(BOB, order_id)
+        CancelMyOrder(uow, clock)(BOB, order_id)
     assert stock_of(oat) == 3
     assert GetMyOrder(uow)(ALICE, order_id).status == "placed"
 
@@ -784,7 +799,9 @@ def test_a_created_user_can_log_in_and_their_password_is_stored_hashed(
     stored = store.tables.users[view.id].password_hash
     assert "a long passphrase" not in stored
     pair = authenticate("bob.smith@example", "a long passphrase")
-    assert resolve(pair.access) == Principal(user_id=view.id, is_staff=True)
+    assert resolve(pair.access) == Principal(
+        user_id=view.id, username="bob.smith@example", is_staff=True
+    )
 
 
 @pytest.mark.parametrize("weak", ["short1!", "password123", "PassWord1", "Qwertyuiop", "x" * 1025])
@@ -816,13 +833,14 @@ def test_a_bad_username_is_refused(
 
 def test_a_new_password_replaces_the_old_one(
     uow: InMemoryUnitOfWork,
+    clock: FixedClock,
     hasher: FakePasswordHasher,
     authenticate: Authenticate,
     add_user: Callable[..., int],
     password: str,
 ) -> None:
     add_user("alice")
-    SetPassword(uow, hasher)("alice", "a brand new passphrase")
+    SetPassword(uow, hasher, clock)("alice", "a brand new passphrase")
     with pytest.raises(AuthenticationFailed):
         authenticate("alice", password)
     assert authenticate("alice", "a brand new passphrase").access
@@ -830,6 +848,7 @@ def test_a_new_password_replaces_the_old_one(
 
 def test_setting_a_weak_password_or_one_for_nobody_is_refused(
     uow: InMemoryUnitOfWork,
+    clock: FixedClock,
     hasher: FakePasswordHasher,
     authenticate: Authenticate,
     add_user: Callable[..., int],
@@ -837,9 +856,9 @@ def test_setting_a_weak_password_or_one_for_nobody_is_refused(
 ) -> None:
     add_user("alice")
     with pytest.raises(WeakPassword):
-        SetPassword(uow, hasher)("alice", "letmein")
+        SetPassword(uow, hasher, clock)("alice", "letmein")
     with pytest.raises(UserNotFound):
-        SetPassword(uow, hasher)("nobody", "a brand new passphrase")
+        SetPassword(uow, hasher, clock)("nobody", "a brand new passphrase")
     assert authenticate("alice", password).access
 
 
@@ -870,3 +889,241 @@ def test_staff_cannot_deactivate_their_own_account(
         set_active("boss", active=False, acting_username="boss")
     add_user("other")
     assert set_active("other", active=False, acting_username="boss").is_active is False
+
+
+# --- Ending a login: every access token of it is refused at once ---------------------------------
+
+
+def test_a_spent_refresh_token_presented_again_ends_the_access_tokens_of_its_login(
+    authenticate: Authenticate,
+    refresh: RefreshTokens,
+    resolve: ResolvePrincipal,
+    add_user: Callable[..., int],
+    password: str,
+) -> None:
+    add_user("alice")
+    stolen = authenticate("alice", password)
+    other_login = authenticate("alice", password)
+    rotated = refresh(stolen.refresh)
+    assert resolve(rotated.access).username == "alice"
+    with pytest.raises(InvalidToken):
+        refresh(stolen.refresh)  # the copy comes back: the whole login ends
+    for access in (stolen.access, rotated.access):
+        with pytest.raises(InvalidToken, match="login has ended"):
+            resolve(access)
+    assert resolve(other_login.access).username == "alice"
+
+
+def test_logging_out_ends_the_access_tokens_of_that_login_only(
+    authenticate: Authenticate,
+    revoke: RevokeRefreshToken,
+    resolve: ResolvePrincipal,
+    add_user: Callable[..., int],
+    password: str,
+) -> None:
+    add_user("alice")
+    phone, laptop = authenticate("alice", password), authenticate("alice", password)
+    revoke(phone.refresh)
+    with pytest.raises(InvalidToken):
+        resolve(phone.access)
+    assert resolve(laptop.access).username == "alice"
+
+
+def test_a_password_reset_by_staff_ends_every_login_of_the_user(
+    uow: InMemoryUnitOfWork,
+    hasher: FakePasswordHasher,
+    clock: FixedClock,
+    authenticate: Authenticate,
+    refresh: RefreshTokens,
+    resolve: ResolvePrincipal,
+    add_user: Callable[..., int],
+    password: str,
+) -> None:
+    add_user("alice")
+    add_user("bob")
+    phone, laptop = authenticate("alice", password), authenticate("alice", password)
+    bobs = authenticate("bob", password)
+    SetPassword(uow, hasher, clock)("alice", "a brand new passphrase")
+    for pair in (phone, laptop):
+        with pytest.raises(InvalidToken):
+            resolve(pair.access)
+        with pytest.raises(InvalidToken):
+            refresh(pair.refresh)
+    assert resolve(bobs.access).username == "bob"
+    fresh = authenticate("alice", "a brand new passphrase")
+    assert resolve(fresh.access).username == "alice"
+
+
+# --- The customer's account ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def change_password(
+    uow: InMemoryUnitOfWork, hasher: FakePasswordHasher, clock: FixedClock
+) -> ChangeMyPassword:
+    return ChangeMyPassword(uow, hasher, clock)
+
+
+def test_changing_ones_password_ends_every_earlier_token_and_the_new_one_works(
+    change_password: ChangeMyPassword,
+    tokens: JwtTokenService,
+    authenticate: Authenticate,
+    refresh: RefreshTokens,
+    resolve: ResolvePrincipal,
+    add_user: Callable[..., int],
+    password: str,
+) -> None:
+    user_id = add_user("alice")
+    before = authenticate("alice", password)
+    change_password(user_id, password, "a brand new passphrase")
+    with pytest.raises(InvalidToken):
+        resolve(before.access)
+    with pytest.raises(InvalidToken):
+        refresh(before.refresh)
+    with pytest.raises(AuthenticationFailed):
+        authenticate("alice", password)
+    assert resolve(authenticate("alice", "a brand new passphrase").access).user_id == user_id
+    # A token of a login never revoked, but issued before the change, is refused too.
+    earlier = tokens.issue_access(user_id, is_staff=False, login="unrevoked", token_version=0)
+    with pytest.raises(InvalidToken, match="password has changed"):
+        resolve(earlier)
+
+
+def test_a_wrong_current_password_is_refused_and_changes_nothing(
+    change_password: ChangeMyPassword,
+    authenticate: Authenticate,
+    resolve: ResolvePrincipal,
+    add_user: Callable[..., int],
+    password: str,
+) -> None:
+    user_id = add_user("alice")
+    before = authenticate("alice", password)
+    with pytest.raises(WrongCurrentPassword) as caught:
+        change_password(user_id, "not the password", "a brand new passphrase")
+    assert (caught.value.status, caught.value.code) == (403, "invalid_credentials")
+    with pytest.raises(WeakPassword):
+        change_password(user_id, password, "password")
+    assert resolve(before.access).user_id == user_id
+    assert authenticate("alice", password).access
+
+
+# --- Products of v1.1 ----------------------------------------------------------------------------
+
+
+def test_a_product_created_without_a_sku_gets_p_and_its_id(uow: InMemoryUnitOfWork) -> None:
+    created = CreateProduct(uow)(NewProduct(name="Oat flour", price=Decimal("1.00")))
+    assert created.sku == f"P-{created.id:06d}"
+    assert (created.unit, created.description, created.vat_rate) == ("unit", "", Decimal("0.00"))
+
+
+def test_a_sku_is_unique_ignoring_case_on_create_and_on_edit(
+    uow: InMemoryUnitOfWork, list_products: ListProducts
+) -> None:
+    first = CreateProduct(uow)(NewProduct(name="Oat", price=Decimal("1.00"), sku="OAT-1"))
+    with pytest.raises(SkuTaken):
+        CreateProduct(uow)(NewProduct(name="Other", price=Decimal("1.00"), sku="oat-1"))
+    second = CreateProduct(uow)(NewProduct(name="Rye", price=Decimal("1.00"), sku="RYE-1"))
+    with pytest.raises(SkuTaken):
+        UpdateProduct(uow)(second.id, ProductChanges(sku="Oat-1", name="Renamed"))
+    assert GetProduct(uow)(second.id).name == "Rye"  # nothing of the edit stayed
+    assert list_products(ProductFilter(), ALL).total == 2
+    assert UpdateProduct(uow)(first.id, ProductChanges(sku="oat-1")).sku == "oat-1"  # its own
+
+
+def test_the_catalogue_search_matches_the_name_or_the_sku(
+    uow: InMemoryUnitOfWork, list_products: ListProducts
+) -> None:
+    for name, sku in (("Oat flour", "FL-1"), ("Rye", "oat-rye"), ("Salt", "SLT")):
+        CreateProduct(uow)(NewProduct(name=name, price=Decimal("1.00"), sku=sku))
+    found = list_products(ProductFilter(search="OAT"), ALL)
+    assert [p.name for p in found.items] == ["Oat flour", "Rye"]
+
+
+# --- The order's life, for staff -----------------------------------------------------------------
+
+
+def test_staff_ship_then_deliver_an_order_and_the_customer_sees_it(
+    uow: InMemoryUnitOfWork,
+    clock: FixedClock,
+    order_for: Callable[..., int],
+    three: list[int],
+    stocks: Callable[[], dict[int, int]],
+) -> None:
+    order_id = order_for(ALICE, lines((three[0], 2)))
+    after_order = stocks()
+    clock.advance(hours=1)
+    shipped = MoveOrder(uow, clock)(order_id, OrderAction.SHIP)
+    assert (shipped.status, shipped.shipped_at) == (OrderStatus.SHIPPED, clock.now())
+    assert shipped.customer is not None
+    assert shipped.customer.username == "alice"
+    clock.advance(days=1)
+    delivered = MoveOrder(uow, clock)(order_id, OrderAction.DELIVER)
+    mine = GetMyOrder(uow)(ALICE, order_id)
+    assert (mine.status, mine.delivered_at) == (OrderStatus.DELIVERED, clock.now())
+    assert delivered.shipped_at == mine.shipped_at
+    assert stocks() == after_order  # only placing and cancelling move stock
+    with pytest.raises(OrderNotCancellable):
+        CancelMyOrder(uow, clock)(ALICE, order_id)
+    with pytest.raises(InvalidStatusTransition):
+        MoveOrder(uow, clock)(order_id, OrderAction.SHIP)
+
+
+def test_a_shipped_order_cannot_be_cancelled_by_anyone(
+    uow: InMemoryUnitOfWork,
+    clock: FixedClock,
+    order_for: Callable[..., int],
+    three: list[int],
+    stocks: Callable[[], dict[int, int]],
+) -> None:
+    order_id = order_for(ALICE, lines((three[0], 2)))
+    MoveOrder(uow, clock)(order_id, OrderAction.SHIP)
+    before = stocks()
+    with pytest.raises(OrderNotCancellable):
+        MoveOrder(uow, clock)(order_id, OrderAction.CANCEL)
+    with pytest.raises(OrderNotFound):
+        MoveOrder(uow, clock)(order_id + 100, OrderAction.SHIP)
+    assert stocks() == before
+    assert GetMyOrder(uow)(ALICE, order_id).cancelled_at is None
+
+
+def test_an_order_snapshots_sku_unit_and_vat_and_adds_them_up(
+    place_order: PlaceOrder, uow: InMemoryUnitOfWork
+) -> None:
+    oat = CreateProduct(uow)(
+        NewProduct(
+            name="Oat flour 25kg",
+            price=Decimal("12.50"),
+            sku="OAT-FL-25",
+            unit="bag",
+            vat_rate=Decimal("7.00"),
+            quantity_in_stock=10,
+        )
+    ).id
+    salt = CreateProduct(uow)(
+        NewProduct(
+            name="Salt", price=Decimal("0.05"), vat_rate=Decimal("10.00"), quantity_in_stock=5
+        )
+    ).id
+    placed = place_order(order_of(ALICE, (oat, 3), (salt, 1)))
+    body = placed.body
+    assert body["lines"][0] == {
+        "product_id": oat,
+        "sku": "OAT-FL-25",
+        "product_name": "Oat flour 25kg",
+        "unit": "bag",
+        "unit_price": "12.50",
+        "vat_rate": "7.00",
+        "quantity": 3,
+        "line_net": "37.50",
+        "line_vat": "2.63",
+        "line_total": "40.13",
+    }
+    assert (body["lines"][1]["line_vat"], body["lines"][1]["line_total"]) == ("0.01", "0.06")
+    assert (body["subtotal"], body["vat_total"], body["total"]) == ("37.55", "2.64", "40.19")
+    UpdateProduct(uow)(oat, ProductChanges(vat_rate=Decimal("19.00"), sku="OAT-NEW", unit="sack"))
+    again = GetMyOrder(uow)(ALICE, placed.order_id)
+    assert (again.lines[0].sku, again.lines[0].unit, again.total) == (
+        "OAT-FL-25",
+        "bag",
+        Decimal("40.19"),
+    )

@@ -30,12 +30,14 @@ from opply.application.dto import (
     view_of_order,
 )
 from opply.application.unit_of_work import ReadUnitOfWork, UnitOfWorkError, WriteUnitOfWork
+from opply.domain.errors import SkuTaken
 from opply.domain.model import (
     IdempotencyRecord,
     Order,
     Product,
     RefreshToken,
     User,
+    default_sku,
 )
 
 
@@ -107,7 +109,7 @@ class InMemoryReadUnitOfWork(ReadUnitOfWork):
         found = [
             p
             for _, p in sorted(self._t.products.items())
-            if (search is None or search in p.name.casefold())
+            if (search is None or search in p.name.casefold() or search in (p.sku or "").casefold())
             and (not flt.in_stock or p.quantity_in_stock > 0)
         ]
         key = _PRODUCT_SORT_KEYS[flt.sort.value.lstrip("-")]
@@ -148,9 +150,21 @@ class InMemoryReadUnitOfWork(ReadUnitOfWork):
     def _user_named(self, username: str) -> User | None:
         return next((u for u in self._t.users.values() if u.username == username), None)
 
-    def user_access(self, user_id: int) -> UserAccess | None:
+    def user_access(self, user_id: int, *, login: str) -> UserAccess | None:
         user = self._t.users.get(user_id)
-        return _view(UserAccess, user) if user is not None else None
+        if user is None:
+            return None
+        revoked = any(
+            t.family_id == login and t.revoked_at is not None
+            for t in self._t.refresh_tokens.values()
+        )
+        return UserAccess(
+            username=user.username,
+            is_active=user.is_active,
+            is_staff=user.is_staff,
+            token_version=user.token_version,
+            login_revoked=revoked,
+        )
 
     def credentials(self, username: str) -> Credentials | None:
         user = self._user_named(username)
@@ -174,12 +188,25 @@ class InMemoryReadUnitOfWork(ReadUnitOfWork):
         return Page(items=[_view(UserView, u) for u in chosen.items], total=chosen.total)
 
 
+def _check_skus(products: dict[int, Product]) -> None:
+    """SKUs are unique ignoring case, as the SQL tables' unique index makes them."""
+    seen: dict[str, int] = {}
+    for product_id, product in sorted(products.items()):
+        key = (product.sku or "").lower()
+        if key in seen:
+            raise SkuTaken(product.sku or "")
+        seen[key] = product_id
+
+
 class InMemoryProductRepository:
     def __init__(self, tables: _Tables) -> None:
         self._t = tables
 
     def add(self, product: Product) -> None:
         product.id = self._t.next_id("products")
+        if product.sku is None:
+            product.sku = default_sku(product.id)
+        _check_skus({**self._t.products, product.id: product})
         self._t.products[product.id] = product
 
     def get_for_update(self, product_ids: Collection[int]) -> dict[int, Product]:
@@ -231,6 +258,11 @@ class InMemoryRefreshTokenRepository:
             if token.family_id == family_id and token.revoked_at is None:
                 token.revoked_at = at
 
+    def revoke_all_of_user(self, user_id: int, at: datetime) -> None:
+        for token in self._t.refresh_tokens.values():
+            if token.user_id == user_id and token.revoked_at is None:
+                token.revoked_at = at
+
 
 class InMemoryIdempotencyRepository:
     def __init__(self, tables: _Tables) -> None:
@@ -267,6 +299,7 @@ class InMemoryWriteUnitOfWork(WriteUnitOfWork):
 
     def _commit(self) -> None:
         assert self._working is not None
+        _check_skus(self._working.products)  # the database's unique index, here
         # Publish a copy: objects the use case still holds stay private to this unit of work,
         # as they would be in a database session.
         self._store.tables = copy.deepcopy(self._working)

@@ -25,6 +25,8 @@ from sqlalchemy import (
     Numeric,
     String,
     Table,
+    Text,
+    func,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import registry
@@ -51,17 +53,18 @@ metadata = MetaData(naming_convention=NAMING)
 mapper_registry = registry(metadata=metadata)
 
 
-class Money(TypeDecorator[Decimal]):
-    """Exact money: NUMERIC(12, 2) where the database has it, integer cents on SQLite
-    (whose NUMERIC is a float)."""
+class Hundredths(TypeDecorator[Decimal]):
+    """An exact decimal with two places: NUMERIC(precision, 2) where the database has it,
+    integer hundredths on SQLite (whose NUMERIC is a float)."""
 
     impl = Numeric(12, 2)
     cache_ok = True
+    precision = 12
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
             return dialect.type_descriptor(BigInteger())
-        return dialect.type_descriptor(Numeric(12, 2, asdecimal=True))
+        return dialect.type_descriptor(Numeric(self.precision, 2, asdecimal=True))
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
         if value is None:
@@ -76,6 +79,20 @@ class Money(TypeDecorator[Decimal]):
         if dialect.name == "sqlite":
             return (Decimal(int(value)) / 100).quantize(CENT)
         return Decimal(value).quantize(CENT)
+
+
+class Money(Hundredths):
+    """Exact money, up to 9,999,999,999.99."""
+
+    cache_ok = True
+
+
+class Percent(Hundredths):
+    """A percentage with two places, 0.00 to 100.00 (a VAT rate)."""
+
+    impl = Numeric(5, 2)
+    precision = 5
+    cache_ok = True
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -108,6 +125,7 @@ users = Table(
     Column("password_hash", String(255), nullable=False),
     Column("is_staff", Boolean(create_constraint=False), nullable=False, default=False),
     Column("is_active", Boolean(create_constraint=False), nullable=False, default=True),
+    Column("token_version", Integer, nullable=False, default=0),
 )
 
 products = Table(
@@ -117,9 +135,17 @@ products = Table(
     Column("name", String(200), nullable=False),
     Column("price", Money(), nullable=False),
     Column("quantity_in_stock", Integer, nullable=False),
+    Column("sku", String(64), nullable=False),
+    Column("unit", String(32), nullable=False, default="unit"),
+    Column("description", Text, nullable=False, default=""),
+    Column("vat_rate", Percent(), nullable=False, default=Decimal("0.00")),
     CheckConstraint("quantity_in_stock >= 0", name="quantity_in_stock_not_negative"),
     CheckConstraint("price >= 0", name="price_not_negative"),
+    CheckConstraint("vat_rate >= 0", name="vat_rate_not_negative"),
 )
+# SKUs are unique ignoring case. (On PostgreSQL the migration adds trigram indexes for the
+# catalogue search, which matches names and SKUs anywhere inside them.)
+Index("ix_products_sku_lower", func.lower(products.c.sku), unique=True)
 
 order_status = Enum(
     OrderStatus,
@@ -139,7 +165,11 @@ orders = Table(
     Column("status", order_status, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("shipped_at", UTCDateTime(), nullable=True),
+    Column("delivered_at", UTCDateTime(), nullable=True),
+    Column("cancelled_at", UTCDateTime(), nullable=True),
     Index("ix_orders_customer_created", "customer_id", "created_at", "id"),
+    Index("ix_orders_created", "created_at", "id"),
 )
 
 order_lines = Table(
@@ -147,8 +177,11 @@ order_lines = Table(
     metadata,
     Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
     Column("product_id", Integer, ForeignKey("products.id"), primary_key=True),
+    Column("sku", String(64), nullable=False),
     Column("product_name", String(200), nullable=False),
+    Column("unit", String(32), nullable=False),
     Column("unit_price", Money(), nullable=False),
+    Column("vat_rate", Percent(), nullable=False),
     Column("quantity", Integer, nullable=False),
     CheckConstraint("quantity > 0", name="quantity_positive"),
     CheckConstraint("unit_price >= 0", name="unit_price_not_negative"),

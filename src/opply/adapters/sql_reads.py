@@ -21,12 +21,22 @@ from sqlalchemy import (
     Select,
     bindparam,
     case,
+    exists,
     func,
+    or_,
     select,
 )
 
-from opply.adapters.orm import order_lines, orders, product_stats, products, users
+from opply.adapters.orm import (
+    order_lines,
+    orders,
+    product_stats,
+    products,
+    refresh_tokens,
+    users,
+)
 from opply.application.dto import (
+    LINE_FIELDS,
     Credentials,
     CustomerView,
     OrderFilter,
@@ -58,9 +68,18 @@ PRODUCT_ORDER: dict[ProductSort, tuple[Any, ...]] = {
 USER_COLUMNS = tuple(users.c[name] for name in UserView._fields)
 
 _PRODUCT = select(*PRODUCT_COLUMNS).where(products.c.id == bindparam("id"))
-_USER_ACCESS = select(*(users.c[name] for name in UserAccess._fields)).where(
-    users.c.id == bindparam("id")
-)
+_USER_ACCESS = select(
+    users.c.username,
+    users.c.is_active,
+    users.c.is_staff,
+    users.c.token_version,
+    exists()
+    .where(
+        refresh_tokens.c.family_id == bindparam("family_id"),
+        refresh_tokens.c.revoked_at.is_not(None),
+    )
+    .label("login_revoked"),
+).where(users.c.id == bindparam("id"))
 _CREDENTIALS = select(*(users.c[name] for name in Credentials._fields)).where(
     users.c.username == bindparam("username")
 )
@@ -130,16 +149,9 @@ def _orders_with_lines(picked: Any, *extra: Any) -> Select[Any]:
     line, newest first and lines by product id: a page of orders in one statement."""
     return (
         select(
-            picked.c.id,
-            picked.c.status,
-            picked.c.created_at,
-            picked.c.currency,
-            picked.c.customer_id,
+            *picked.c,
             users.c.username,
-            order_lines.c.product_id,
-            order_lines.c.product_name,
-            order_lines.c.unit_price,
-            order_lines.c.quantity,
+            *(order_lines.c[name] for name in LINE_FIELDS),
             *extra,
         )
         .join(users, users.c.id == picked.c.customer_id)
@@ -152,6 +164,9 @@ _ORDER_COLUMNS = (
     orders.c.id,
     orders.c.status,
     orders.c.created_at,
+    orders.c.shipped_at,
+    orders.c.delivered_at,
+    orders.c.cancelled_at,
     orders.c.currency,
     orders.c.customer_id,
 )
@@ -194,20 +209,16 @@ def _order_views(rows: Sequence[Any]) -> list[OrderView]:
     lines: list[OrderLineView] = []
     for index, row in enumerate(rows):
         if row.product_id is not None:
-            lines.append(
-                order_line_view(
-                    product_id=row.product_id,
-                    product_name=row.product_name,
-                    unit_price=row.unit_price,
-                    quantity=row.quantity,
-                )
-            )
+            lines.append(order_line_view(**{name: getattr(row, name) for name in LINE_FIELDS}))
         if index + 1 == len(rows) or rows[index + 1].id != row.id:
             views.append(
                 order_view(
                     id=row.id,
                     status=row.status,
                     created_at=row.created_at,
+                    shipped_at=row.shipped_at,
+                    delivered_at=row.delivered_at,
+                    cancelled_at=row.cancelled_at,
                     currency=row.currency,
                     lines=lines,
                     customer=CustomerView(id=row.customer_id, username=row.username),
@@ -257,7 +268,12 @@ class SqlReadUnitOfWork(ReadUnitOfWork):
             return self._whole_catalogue(page)
         conditions = []
         if flt.search:
-            conditions.append(products.c.name.icontains(flt.search, autoescape=True))
+            conditions.append(
+                or_(
+                    products.c.name.icontains(flt.search, autoescape=True),
+                    products.c.sku.icontains(flt.search, autoescape=True),
+                )
+            )
         if flt.in_stock:
             conditions.append(products.c.quantity_in_stock > 0)
         total = self.execute(_PRODUCT_COUNT.where(*conditions)).scalar_one()
@@ -305,8 +321,8 @@ class SqlReadUnitOfWork(ReadUnitOfWork):
 
     # --- users ---------------------------------------------------------------------------
 
-    def user_access(self, user_id: int) -> UserAccess | None:
-        row = self.execute(_USER_ACCESS, {"id": user_id}).first()
+    def user_access(self, user_id: int, *, login: str) -> UserAccess | None:
+        row = self.execute(_USER_ACCESS, {"id": user_id, "family_id": login}).first()
         return UserAccess._make(row) if row is not None else None
 
     def credentials(self, username: str) -> Credentials | None:

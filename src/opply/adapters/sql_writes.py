@@ -8,19 +8,24 @@ statements, whatever the number of lines or products.
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection
+import uuid
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from opply.adapters.database import WRITE_OPTION
 from opply.adapters.orm import idempotency_keys, order_lines, orders, products, refresh_tokens
 from opply.adapters.stock_writes import flush_stock_together
 from opply.application.unit_of_work import WriteUnitOfWork
+from opply.domain.errors import SkuTaken
 from opply.domain.model import (
     IdempotencyRecord,
     Order,
@@ -28,6 +33,7 @@ from opply.domain.model import (
     Product,
     RefreshToken,
     User,
+    default_sku,
 )
 
 
@@ -44,13 +50,38 @@ def _products_for_update() -> Select[Product]:
     )
 
 
+SKU_INDEX = "ix_products_sku_lower"
+
+
+@contextmanager
+def sku_uniqueness(sku: str | None) -> Iterator[None]:
+    """The database's refusal of a taken SKU (its unique index, which ignores case, so that two
+    racing staff edits cannot both win) as the domain's ``SkuTaken``."""
+    try:
+        yield
+    except IntegrityError as error:
+        if SKU_INDEX not in str(error.orig):
+            raise
+        raise SkuTaken(sku or "?") from error
+
+
 class SqlProductRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
     def add(self, product: Product) -> None:
+        chosen = product.sku
+        if chosen is None:
+            # A unique stand-in, never a valid SKU ("~" is not allowed in one), until the id
+            # that the default SKU is made of is known; the same transaction replaces it.
+            product.sku = f"~{uuid.uuid4().hex}"
         self._session.add(product)
-        self._session.flush()
+        with sku_uniqueness(product.sku if chosen is not None else None):
+            self._session.flush()
+        if chosen is None:
+            assert product.id is not None
+            product.sku = default_sku(product.id)
+            self._session.flush()
 
     def get_for_update(self, product_ids: Collection[int]) -> dict[int, Product]:
         if not product_ids:
@@ -59,13 +90,9 @@ class SqlProductRepository:
         return {p.id: p for p in found if p.id is not None}
 
 
+_LINE_COLUMNS = tuple(f.name for f in fields(OrderLine))
 _LINES = (
-    select(
-        order_lines.c.product_id,
-        order_lines.c.product_name,
-        order_lines.c.unit_price,
-        order_lines.c.quantity,
-    )
+    select(*(order_lines.c[name] for name in _LINE_COLUMNS))
     .where(order_lines.c.order_id == bindparam("order_id"))
     .order_by(order_lines.c.product_id)
 )
@@ -100,13 +127,7 @@ class SqlOrderRepository:
         self._session.execute(
             insert(order_lines),
             [
-                {
-                    "order_id": order.id,
-                    "product_id": line.product_id,
-                    "product_name": line.product_name,
-                    "unit_price": line.unit_price,
-                    "quantity": line.quantity,
-                }
+                {"order_id": order.id, **{name: getattr(line, name) for name in _LINE_COLUMNS}}
                 for line in order.lines
             ],
         )
@@ -125,12 +146,7 @@ class SqlOrderRepository:
         if order is None:
             return None
         order.lines = [
-            OrderLine(
-                product_id=row.product_id,
-                product_name=row.product_name,
-                unit_price=row.unit_price,
-                quantity=row.quantity,
-            )
+            OrderLine(**row._mapping)
             for row in self._session.execute(_LINES, {"order_id": order_id})
         ]
         return order
@@ -178,6 +194,18 @@ class SqlRefreshTokenRepository:
         # Objects of this family already in the session must see the revocation too.
         for obj in self._session.identity_map.values():
             if isinstance(obj, RefreshToken) and obj.family_id == family_id:
+                self._session.expire(obj)
+
+    def revoke_all_of_user(self, user_id: int, at: datetime) -> None:
+        self._session.flush()
+        self._session.execute(
+            update(refresh_tokens)
+            .where(refresh_tokens.c.user_id == user_id, refresh_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=at)
+            .execution_options(synchronize_session=False)
+        )
+        for obj in self._session.identity_map.values():
+            if isinstance(obj, RefreshToken) and obj.user_id == user_id:
                 self._session.expire(obj)
 
 
@@ -233,6 +261,11 @@ class SqlIdempotencyRepository:
         return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+def _edited_sku(session: Session) -> str | None:
+    """The SKU a commit writes, read before it (to name it if it turns out to be taken)."""
+    return next((obj.sku for obj in session.dirty if isinstance(obj, Product)), None)
+
+
 class SqlWriteUnitOfWork(WriteUnitOfWork):
     """One ORM session, one transaction. Nothing is written unless ``commit`` is called."""
 
@@ -253,7 +286,8 @@ class SqlWriteUnitOfWork(WriteUnitOfWork):
 
     def _commit(self) -> None:
         flush_stock_together(self.session)  # e.g. a cancelled order's products, in one UPDATE
-        self.session.commit()
+        with sku_uniqueness(_edited_sku(self.session)):
+            self.session.commit()
 
     def _rollback(self) -> None:
         self.session.rollback()

@@ -45,13 +45,15 @@ class JwtTokenService:
         self._leeway = leeway
         self._verified_access: dict[str, tuple[float, AccessClaims]] = {}
 
-    def issue_access(self, user_id: int, is_staff: bool) -> str:
+    def issue_access(self, user_id: int, is_staff: bool, login: str, token_version: int) -> str:
         now = self._clock.now()
         claims = {
             "iss": self._issuer,
             "sub": str(user_id),
             "type": ACCESS,
             "staff": is_staff,
+            "fam": login,
+            "ver": token_version,
             "iat": now,
             "exp": now + self._access_ttl,
             "jti": uuid.uuid4().hex,
@@ -83,8 +85,16 @@ class JwtTokenService:
                 return claims
             del self._verified_access[token]
             raise InvalidToken("The token has expired")
-        decoded = self._decode(token, ACCESS)
-        claims = AccessClaims(user_id=_user_id(decoded), is_staff=bool(decoded.get("staff", False)))
+        decoded = self._decode(token, ACCESS, "fam", "ver")
+        login, version = decoded["fam"], decoded["ver"]
+        if not isinstance(login, str) or not login or type(version) is not int:
+            raise InvalidToken()
+        claims = AccessClaims(
+            user_id=_user_id(decoded),
+            is_staff=bool(decoded.get("staff", False)),
+            login=login,
+            token_version=version,
+        )
         if len(self._verified_access) >= VERIFIED_ACCESS_CACHE_SIZE:
             self._verified_access.clear()
         self._verified_access[token] = (float(decoded["exp"]), claims)
@@ -97,7 +107,7 @@ class JwtTokenService:
             raise InvalidToken()
         return RefreshClaims(user_id=_user_id(claims), jti=str(claims["jti"]), family_id=family)
 
-    def _decode(self, token: str, expected_type: str) -> dict[str, Any]:
+    def _decode(self, token: str, expected_type: str, *required: str) -> dict[str, Any]:
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -105,7 +115,7 @@ class JwtTokenService:
                 algorithms=[ALGORITHM],
                 issuer=self._issuer,
                 leeway=self._leeway,
-                options={"require": ["exp", "iat", "iss", "sub", "jti", "type"]},
+                options={"require": ["exp", "iat", "iss", "sub", "jti", "type", *required]},
             )
         except jwt.ExpiredSignatureError as exc:
             raise InvalidToken("The token has expired") from exc

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from opply.application.dto import Credentials, Principal, TokenPair, UserView
+from opply.application.dto import Principal, TokenPair, UserView
+from opply.application.passwords import verified_credentials
 from opply.application.ports import Clock, PasswordHasher, TokenService
 from opply.application.unit_of_work import UnitOfWork, WriteUnitOfWork
-from opply.application.users import MAX_PASSWORD_LENGTH
 from opply.domain.errors import (
     AuthenticationFailed,
     InvalidToken,
@@ -31,29 +31,6 @@ def _new_refresh(uow: WriteUnitOfWork, tokens: TokenService, user_id: int, famil
     return issued.token
 
 
-def verified_credentials(
-    uow: UnitOfWork, hasher: PasswordHasher, username: str, password: str
-) -> Credentials:
-    """The account of ``username`` if ``password`` matches it, else ``AuthenticationFailed``.
-
-    The one password check of the service (API tokens and the admin site). The slow hash check
-    runs outside any write transaction, so logins never hold a lock (or, on SQLite, the
-    database's single write slot) while argon2 works. A deactivated account fails like a wrong
-    password, after the same work.
-    """
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise AuthenticationFailed()
-    with uow.read() as reads:
-        found = reads.credentials(username)
-    if found is None:
-        # Same work as a real check, so timing does not reveal which usernames exist.
-        hasher.dummy_verify(password)
-        raise AuthenticationFailed()
-    if not hasher.verify(found.password_hash, password) or not found.is_active:
-        raise AuthenticationFailed()
-    return found
-
-
 class Authenticate:
     """Exchange a username and password for an access and a refresh token."""
 
@@ -73,10 +50,12 @@ class Authenticate:
                 # Deactivated, or the password changed while we were checking it.
                 raise AuthenticationFailed()
             if new_hash is not None:
-                user.password_hash = new_hash
-            refresh = _new_refresh(uow, self._tokens, found.id, family_id=uuid.uuid4().hex)
+                user.password_hash = new_hash  # the same password, hashed more strongly
+            login = uuid.uuid4().hex
+            refresh = _new_refresh(uow, self._tokens, found.id, family_id=login)
             uow.commit()
-        return TokenPair(access=self._tokens.issue_access(found.id, user.is_staff), refresh=refresh)
+        access = self._tokens.issue_access(found.id, user.is_staff, login, user.token_version)
+        return TokenPair(access=access, refresh=refresh)
 
 
 class RefreshTokens:
@@ -105,9 +84,10 @@ class RefreshTokens:
             record.use(now)
             refresh = _new_refresh(uow, self._tokens, claims.user_id, record.family_id)
             uow.commit()
-        return TokenPair(
-            access=self._tokens.issue_access(claims.user_id, user.is_staff), refresh=refresh
+        access = self._tokens.issue_access(
+            claims.user_id, user.is_staff, record.family_id, user.token_version
         )
+        return TokenPair(access=access, refresh=refresh)
 
 
 class RevokeRefreshToken:
@@ -129,7 +109,13 @@ class RevokeRefreshToken:
 
 
 class ResolvePrincipal:
-    """Turn a bearer access token into the caller, refusing deactivated accounts."""
+    """Turn a bearer access token into the caller.
+
+    One small read on every authenticated request, so that what ends a login ends it at once,
+    on every worker and every instance, without waiting for its access tokens to expire: a
+    deactivated account, a revoked login (log out, or a refresh token presented twice), a new
+    password (the user's token version moved on). Staff rights come from the database too, so
+    a demotion takes effect at once."""
 
     def __init__(self, uow: UnitOfWork, tokens: TokenService) -> None:
         self._uow = uow
@@ -137,14 +123,15 @@ class ResolvePrincipal:
 
     def __call__(self, access_token: str) -> Principal:
         claims = self._tokens.read_access(access_token)
-        # One small read on every authenticated request: a deactivation or a demotion takes
-        # effect at once, without waiting for the token to expire.
         with self._uow.read() as reads:
-            access = reads.user_access(claims.user_id)
+            access = reads.user_access(claims.user_id, login=claims.login)
         if access is None or not access.is_active:
             raise InvalidToken("The account is no longer active")
-        # Staff rights come from the database, so a demotion takes effect at once.
-        return Principal(user_id=claims.user_id, is_staff=access.is_staff)
+        if access.login_revoked:
+            raise InvalidToken("This login has ended; please log in again")
+        if access.token_version != claims.token_version:
+            raise InvalidToken("The password has changed since this token was issued")
+        return Principal(user_id=claims.user_id, username=access.username, is_staff=access.is_staff)
 
 
 def require_staff(principal: Principal) -> None:
@@ -181,7 +168,7 @@ class GetActiveStaff:
 
     def __call__(self, user_id: int) -> UserView:
         with self._uow.read() as reads:
-            access = reads.user_access(user_id)
+            access = reads.user_access(user_id, login="")
         if access is None or not access.is_active or not access.is_staff:
             raise NotAuthenticated("The session's account is no longer active staff")
         return UserView(id=user_id, username=access.username, is_staff=True, is_active=True)

@@ -15,11 +15,14 @@ from decimal import Decimal
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from opply.domain.model import (
+    DEFAULT_UNIT,
+    ZERO,
+    Amounts,
     LineRequest,
     Order,
     OrderStatus,
-    line_total,
-    order_total,
+    line_amounts,
+    order_amounts,
 )
 
 T = TypeVar("T")
@@ -30,16 +33,25 @@ T = TypeVar("T")
 
 class ProductView(NamedTuple):
     id: int
+    sku: str
     name: str
+    description: str
+    unit: str
     price: Decimal
+    vat_rate: Decimal
     quantity_in_stock: int
 
 
 class OrderLineView(NamedTuple):
     product_id: int
+    sku: str
     product_name: str
+    unit: str
     unit_price: Decimal
+    vat_rate: Decimal
     quantity: int
+    line_net: Decimal
+    line_vat: Decimal
     line_total: Decimal
 
 
@@ -52,24 +64,46 @@ class OrderView(NamedTuple):
     id: int
     status: OrderStatus
     created_at: datetime
+    shipped_at: datetime | None
+    delivered_at: datetime | None
+    cancelled_at: datetime | None
     currency: str
     lines: tuple[OrderLineView, ...]
+    subtotal: Decimal
+    vat_total: Decimal
     total: Decimal
     # Who placed it: always filled by reads; None in the answer to the customer's own write.
     customer: CustomerView | None = None
 
 
 def order_line_view(
-    *, product_id: int, product_name: str, unit_price: Decimal, quantity: int
+    *,
+    product_id: int,
+    sku: str,
+    product_name: str,
+    unit: str,
+    unit_price: Decimal,
+    vat_rate: Decimal,
+    quantity: int,
 ) -> OrderLineView:
-    """A line as it was bought, with its total by the domain's rule."""
+    """A line as it was bought, with its amounts by the domain's rule."""
+    amounts = line_amounts(unit_price, quantity, vat_rate)
     return OrderLineView(
         product_id=product_id,
+        sku=sku,
         product_name=product_name,
+        unit=unit,
         unit_price=unit_price,
+        vat_rate=vat_rate,
         quantity=quantity,
-        line_total=line_total(unit_price, quantity),
+        line_net=amounts.net,
+        line_vat=amounts.vat,
+        line_total=amounts.total,
     )
+
+
+# The columns of an order line that a line's view copies as they are.
+LINE_FIELDS = ("product_id", "sku", "product_name", "unit", "unit_price", "vat_rate", "quantity")
 
 
 def view_of_order(order: Order, customer: CustomerView | None = None) -> OrderView:
@@ -79,14 +113,12 @@ def view_of_order(order: Order, customer: CustomerView | None = None) -> OrderVi
         id=order.id,
         status=order.status,
         created_at=order.created_at,
+        shipped_at=order.shipped_at,
+        delivered_at=order.delivered_at,
+        cancelled_at=order.cancelled_at,
         currency=order.currency,
         lines=[
-            order_line_view(
-                product_id=line.product_id,
-                product_name=line.product_name,
-                unit_price=line.unit_price,
-                quantity=line.quantity,
-            )
+            order_line_view(**{name: getattr(line, name) for name in LINE_FIELDS})
             for line in order.lines
         ],
         customer=customer,
@@ -98,19 +130,28 @@ def order_view(
     id: int,
     status: OrderStatus,
     created_at: datetime,
+    shipped_at: datetime | None,
+    delivered_at: datetime | None,
+    cancelled_at: datetime | None,
     currency: str,
     lines: Sequence[OrderLineView],
     customer: CustomerView | None,
 ) -> OrderView:
-    """An order's view from its parts: lines by product id, total by the domain's rule."""
+    """An order's view from its parts: lines by product id, totals by the domain's rule."""
     ordered = tuple(sorted(lines, key=lambda line: line.product_id))
+    amounts = order_amounts(Amounts(net=line.line_net, vat=line.line_vat) for line in ordered)
     return OrderView(
         id=id,
         status=status,
         created_at=created_at,
+        shipped_at=shipped_at,
+        delivered_at=delivered_at,
+        cancelled_at=cancelled_at,
         currency=currency,
         lines=ordered,
-        total=order_total(line.line_total for line in ordered),
+        subtotal=amounts.net,
+        vat_total=amounts.vat,
+        total=amounts.total,
         customer=customer,
     )
 
@@ -128,6 +169,9 @@ class UserAccess(NamedTuple):
     username: str
     is_active: bool
     is_staff: bool
+    token_version: int
+    # The login (refresh token family) the access token came from has been revoked.
+    login_revoked: bool
 
 
 class Credentials(NamedTuple):
@@ -198,6 +242,10 @@ class NewProduct:
     name: str
     price: Decimal
     quantity_in_stock: int = 0
+    sku: str | None = None  # None: the product gets P- and its id (P-000007)
+    unit: str = DEFAULT_UNIT
+    description: str = ""
+    vat_rate: Decimal = ZERO
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -207,6 +255,10 @@ class ProductChanges:
     name: str | None = None
     price: Decimal | None = None
     quantity_in_stock: int | None = None
+    sku: str | None = None
+    unit: str | None = None
+    description: str | None = None
+    vat_rate: Decimal | None = None
 
     def given(self) -> dict[str, Any]:
         return {f.name: v for f in fields(self) if (v := getattr(self, f.name)) is not None}
@@ -247,4 +299,5 @@ class Principal:
     """Who is calling, as established from a valid access token of an active user."""
 
     user_id: int
+    username: str
     is_staff: bool

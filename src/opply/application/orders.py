@@ -3,6 +3,7 @@ own orders; staff read, list and cancel anyone's."""
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 
@@ -112,17 +113,18 @@ class GetMyOrder:
 
 
 class CancelMyOrder:
-    """Cancel a placed order and put its units back, atomically."""
+    """Cancel one's own order while it is placed, and put its units back, atomically."""
 
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, clock: Clock) -> None:
         self._uow = uow
+        self._clock = clock
 
     def __call__(self, customer_id: int, order_id: int) -> OrderView:
         with self._uow.write() as uow:
             order = uow.orders.get_for_update(order_id, customer_id=customer_id)
             if order is None:
                 raise OrderNotFound(order_id)
-            order.cancel(uow.products.get_for_update(order.product_ids()))
+            order.cancel(uow.products.get_for_update(order.product_ids()), self._clock.now())
             uow.commit()
         return view_of_order(order)
 
@@ -153,21 +155,35 @@ class GetOrderAsStaff:
         return view
 
 
-class CancelOrderAsStaff:
-    """Staff cancel any customer's placed order (a phone call); the units go back to stock.
+class OrderAction(enum.StrEnum):
+    """What staff may do to an order (the domain decides from which status)."""
 
-    The same rule as ``CancelMyOrder``: ``Order.cancel`` refuses anything but a placed order.
-    """
+    SHIP = "ship"
+    DELIVER = "deliver"
+    CANCEL = "cancel"
 
-    def __init__(self, uow: UnitOfWork) -> None:
+
+class MoveOrder:
+    """Staff move any customer's order on: ship it, deliver it, or cancel it (a phone call; the
+    units go back to stock). The order's row is locked, so a customer's cancel racing a staff
+    ship ends with exactly one of them done and the other refused by ``Order``'s rules."""
+
+    def __init__(self, uow: UnitOfWork, clock: Clock) -> None:
         self._uow = uow
+        self._clock = clock
 
-    def __call__(self, order_id: int) -> OrderView:
+    def __call__(self, order_id: int, action: OrderAction) -> OrderView:
         with self._uow.write() as uow:
             order = uow.orders.get_for_update(order_id)
             if order is None:
                 raise OrderNotFound(order_id)
-            order.cancel(uow.products.get_for_update(order.product_ids()))
+            now = self._clock.now()
+            if action is OrderAction.CANCEL:
+                order.cancel(uow.products.get_for_update(order.product_ids()), now)
+            elif action is OrderAction.SHIP:
+                order.ship(now)
+            else:
+                order.deliver(now)
             customer = uow.users.get(order.customer_id)
             uow.commit()
         assert customer is not None

@@ -24,7 +24,9 @@ from opply.domain.model import (
 
 class ProductRepository(Protocol):
     def add(self, product: Product) -> None:
-        """Store a new product; it has its ``id`` when this returns."""
+        """Store a new product; it has its ``id`` (and, if it had none, the SKU made of it)
+        when this returns. A SKU another product has (ignoring case) is ``SkuTaken``, here or
+        at the commit of an edit."""
         ...
 
     def get_for_update(self, product_ids: Collection[int]) -> dict[int, Product]:
@@ -58,7 +60,13 @@ class RefreshTokenRepository(Protocol):
 
     def get_for_update(self, jti: str) -> RefreshToken | None: ...
 
-    def revoke_family(self, family_id: str, at: datetime) -> None: ...
+    def revoke_family(self, family_id: str, at: datetime) -> None:
+        """End one login: every refresh token of the family, and its access tokens."""
+        ...
+
+    def revoke_all_of_user(self, user_id: int, at: datetime) -> None:
+        """End every login of a user (a new password)."""
+        ...
 
 
 class IdempotencyRepository(Protocol):
@@ -104,6 +112,8 @@ class PasswordHasher(Protocol):
 class AccessClaims:
     user_id: int
     is_staff: bool
+    login: str  # the refresh token family it was issued with
+    token_version: int  # the user's token version when it was issued
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,7 +132,7 @@ class IssuedRefresh:
 
 
 class TokenService(Protocol):
-    def issue_access(self, user_id: int, is_staff: bool) -> str: ...
+    def issue_access(self, user_id: int, is_staff: bool, login: str, token_version: int) -> str: ...
 
     def issue_refresh(self, user_id: int, family_id: str) -> IssuedRefresh: ...
 

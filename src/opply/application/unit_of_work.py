@@ -84,8 +84,9 @@ class ReadUnitOfWork(abc.ABC):
         """Newest first, ties broken by id (newest first), so pages never repeat or skip."""
 
     @abc.abstractmethod
-    def user_access(self, user_id: int) -> UserAccess | None:
-        """The caller check of every authenticated request: two columns, nothing else."""
+    def user_access(self, user_id: int, *, login: str) -> UserAccess | None:
+        """The caller check of every authenticated request, one small statement: the account's
+        state, and whether the login (refresh token family) ``login`` has been revoked."""
 
     @abc.abstractmethod
     def credentials(self, username: str) -> Credentials | None: ...

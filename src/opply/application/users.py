@@ -3,83 +3,24 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from opply.application.dto import NewUser, Page, PageRequest, UserFilter, UserView
-from opply.application.ports import PasswordHasher
-from opply.application.unit_of_work import UnitOfWork
+from opply.application.passwords import check_password, verified_credentials
+from opply.application.ports import Clock, PasswordHasher
+from opply.application.unit_of_work import UnitOfWork, WriteUnitOfWork
 from opply.domain.errors import (
+    AuthenticationFailed,
     InvalidUsername,
     PermissionDenied,
     UsernameTaken,
     UserNotFound,
-    WeakPassword,
+    WrongCurrentPassword,
 )
 from opply.domain.model import User
 
-MIN_PASSWORD_LENGTH = 8
-MAX_PASSWORD_LENGTH = 1024  # argon2 hashes anything, but nobody types more; bounds the work
 MAX_USERNAME_LENGTH = 150
 USERNAME_RE = re.compile(rf"^[A-Za-z0-9_.@+-]{{1,{MAX_USERNAME_LENGTH}}}$")
-# The most common passwords of public breach lists; refused outright.
-COMMON_PASSWORDS = frozenset(
-    [
-        "123456",
-        "123456789",
-        "12345678",
-        "password",
-        "qwerty123",
-        "qwerty1",
-        "111111",
-        "12345",
-        "secret",
-        "123123",
-        "1234567890",
-        "1234567",
-        "000000",
-        "qwerty",
-        "abc123",
-        "password1",
-        "iloveyou",
-        "11111111",
-        "dragon",
-        "monkey",
-        "123qwe",
-        "654321",
-        "sunshine",
-        "princess",
-        "letmein",
-        "football",
-        "baseball",
-        "welcome",
-        "admin",
-        "admin123",
-        "passw0rd",
-        "trustno1",
-        "superman",
-        "1q2w3e4r",
-        "qwertyuiop",
-        "987654321",
-        "michael",
-        "shadow",
-        "master",
-        "666666",
-        "whatever",
-        "changeme",
-        "opply123",
-        "password123",
-        "welcome1",
-        "zaq12wsx",
-    ]
-)
-
-
-def check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise WeakPassword(f"Password must be at least {MIN_PASSWORD_LENGTH} characters")
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise WeakPassword(f"Password must be at most {MAX_PASSWORD_LENGTH} characters")
-    if password.lower() in COMMON_PASSWORDS:
-        raise WeakPassword("This password is too common")
 
 
 class CreateUser:
@@ -108,10 +49,21 @@ def user_view(user: User) -> UserView:
     )
 
 
+def _replace_password(uow: WriteUnitOfWork, user: User, password_hash: str, at: datetime) -> None:
+    """A new password ends every login of the user: its refresh tokens are revoked and the
+    access tokens issued before carry an old token version, refused from now on."""
+    assert user.id is not None
+    user.set_password_hash(password_hash)
+    uow.refresh_tokens.revoke_all_of_user(user.id, at)
+
+
 class SetPassword:
-    def __init__(self, uow: UnitOfWork, hasher: PasswordHasher) -> None:
+    """Staff (or the CLI) reset a user's password."""
+
+    def __init__(self, uow: UnitOfWork, hasher: PasswordHasher, clock: Clock) -> None:
         self._uow = uow
         self._hasher = hasher
+        self._clock = clock
 
     def __call__(self, username: str, password: str) -> UserView:
         check_password(password)
@@ -120,9 +72,36 @@ class SetPassword:
             user = uow.users.get_by_username(username)
             if user is None:
                 raise UserNotFound(username)
-            user.password_hash = password_hash
+            _replace_password(uow, user, password_hash, self._clock.now())
             uow.commit()
         return user_view(user)
+
+
+class ChangeMyPassword:
+    """A user changes their own password, proving they know the current one."""
+
+    def __init__(self, uow: UnitOfWork, hasher: PasswordHasher, clock: Clock) -> None:
+        self._uow = uow
+        self._hasher = hasher
+        self._clock = clock
+
+    def __call__(self, user_id: int, current_password: str, new_password: str) -> None:
+        with self._uow.read() as reads:
+            access = reads.user_access(user_id, login="")
+        if access is None:
+            raise WrongCurrentPassword()
+        try:
+            found = verified_credentials(self._uow, self._hasher, access.username, current_password)
+        except AuthenticationFailed:
+            raise WrongCurrentPassword() from None
+        check_password(new_password)
+        password_hash = self._hasher.hash(new_password)
+        with self._uow.write() as uow:
+            user = uow.users.get(user_id)
+            if user is None or user.password_hash != found.password_hash:
+                raise WrongCurrentPassword()  # changed meanwhile, by someone else
+            _replace_password(uow, user, password_hash, self._clock.now())
+            uow.commit()
 
 
 class SetUserActive:

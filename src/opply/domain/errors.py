@@ -130,6 +130,30 @@ class UserNotFound(NotFound):
         super().__init__(f"User {username!r} does not exist")
 
 
+class InvalidSku(DomainError):
+    code = "invalid_sku"
+    status = 422
+    title = "Invalid SKU"
+
+
+class SkuTaken(DomainError):
+    code = "sku_taken"
+    status = 409
+    title = "SKU taken"
+
+    def __init__(self, sku: str) -> None:
+        self.sku = sku
+        super().__init__(f"The SKU {sku!r} belongs to another product (SKUs ignore case)")
+
+
+class InvalidProductField(DomainError):
+    """A unit, description or VAT rate outside its bounds."""
+
+    code = "invalid_product_field"
+    status = 422
+    title = "Invalid product field"
+
+
 class OrderNotCancellable(DomainError):
     code = "order_not_cancellable"
     status = 409
@@ -139,6 +163,18 @@ class OrderNotCancellable(DomainError):
         self.order_id = order_id
         self.order_status = status
         super().__init__(f"Order {order_id} is {status}; only a placed order can be cancelled")
+
+
+class InvalidStatusTransition(DomainError):
+    code = "invalid_status_transition"
+    status = 409
+    title = "Invalid status transition"
+
+    def __init__(self, order_id: int, status: str, wanted: str) -> None:
+        self.order_id = order_id
+        self.order_status = status
+        self.wanted = wanted
+        super().__init__(f"Order {order_id} is {status}; it cannot become {wanted}")
 
 
 class UsernameTaken(DomainError):
@@ -172,6 +208,18 @@ class AuthenticationFailed(DomainError):
 
     def __init__(self) -> None:
         super().__init__("No active account found with the given credentials")
+
+
+class WrongCurrentPassword(DomainError):
+    """The current password given to change it is wrong: the caller is known (their token is
+    valid) but may not do this, hence a 403 rather than the login's 401."""
+
+    code = "invalid_credentials"
+    status = 403
+    title = "Invalid credentials"
+
+    def __init__(self) -> None:
+        super().__init__("The current password is not right")
 
 
 class InvalidToken(DomainError):

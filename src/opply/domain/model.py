@@ -9,10 +9,11 @@ never rewrite order history. Money is ``Decimal`` with two places; the arithmeti
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, ClassVar
 
 from opply.domain.errors import (
@@ -20,7 +21,10 @@ from opply.domain.errors import (
     EmptyOrder,
     InvalidName,
     InvalidPrice,
+    InvalidProductField,
     InvalidQuantity,
+    InvalidSku,
+    InvalidStatusTransition,
     OrderNotCancellable,
     OutOfStock,
     Shortage,
@@ -33,6 +37,15 @@ MAX_NAME_LENGTH = 200
 MAX_STOCK = 2_000_000_000  # fits a 32-bit signed integer column
 MAX_LINE_QUANTITY = 10_000
 MAX_ORDER_LINES = 100
+MAX_SKU_LENGTH = 64
+SKU_RE = re.compile(rf"^[A-Za-z0-9._-]{{1,{MAX_SKU_LENGTH}}}$")
+# The form of the SKU a product gets when created without one: reserved for those.
+GENERATED_SKU_RE = re.compile(r"^P-[0-9]+$", re.IGNORECASE)
+MAX_UNIT_LENGTH = 32
+DEFAULT_UNIT = "unit"
+MAX_DESCRIPTION_LENGTH = 2000
+MAX_VAT_RATE = Decimal("100.00")
+ZERO = Decimal("0.00")
 
 
 def money(value: Decimal | int | str) -> Decimal:
@@ -40,13 +53,41 @@ def money(value: Decimal | int | str) -> Decimal:
     return Decimal(value).quantize(CENT)
 
 
-def line_total(unit_price: Decimal, quantity: int) -> Decimal:
-    """What one line of an order costs: its unit price times its quantity."""
-    return money(unit_price * quantity)
+@dataclass(frozen=True, kw_only=True)
+class Amounts:
+    """Net (before VAT), VAT, and their sum: what a line or a whole order costs."""
+
+    net: Decimal
+    vat: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.net + self.vat
+
+    def __add__(self, other: Amounts) -> Amounts:
+        return Amounts(net=self.net + other.net, vat=self.vat + other.vat)
 
 
-def order_total(line_totals: Iterable[Decimal]) -> Decimal:
-    return money(sum(line_totals, Decimal(0)))
+NO_AMOUNTS = Amounts(net=ZERO, vat=ZERO)
+
+
+def line_amounts(unit_price: Decimal, quantity: int, vat_rate: Decimal) -> Amounts:
+    """One line: net = unit price x quantity; VAT = net x rate / 100, rounded to the cent, half
+    up (2.625 -> 2.63). Each line is rounded on its own; an order adds up its lines' cents, so
+    its total is exactly the sum of what its lines show."""
+    net = money(unit_price * quantity)
+    vat = (net * vat_rate / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+    return Amounts(net=net, vat=vat)
+
+
+def order_amounts(lines: Iterable[Amounts]) -> Amounts:
+    """An order's subtotal (net), VAT total and total: the sums of its lines'."""
+    return sum(lines, NO_AMOUNTS)
+
+
+def default_sku(product_id: int) -> str:
+    """The SKU of a product created without one (and of every product from before SKUs)."""
+    return f"P-{product_id:06d}"
 
 
 def validate_price(price: Decimal) -> Decimal:
@@ -73,6 +114,42 @@ def validate_name(name: str) -> str:
     return cleaned
 
 
+def validate_sku(sku: str, product_id: int | None) -> str:
+    if not isinstance(sku, str) or not SKU_RE.fullmatch(sku):
+        raise InvalidSku(
+            f"SKU must be 1 to {MAX_SKU_LENGTH} letters, digits or . _ - characters, got {sku!r}"
+        )
+    own = default_sku(product_id) if product_id is not None else None
+    if GENERATED_SKU_RE.fullmatch(sku) and sku.upper() != own:
+        raise InvalidSku(
+            f"SKUs of the form P-<digits> are given to products created without one; {sku!r} "
+            "is not this product's"
+        )
+    return sku
+
+
+def validate_unit(unit: str) -> str:
+    if not isinstance(unit, str) or not unit.strip() or len(unit.strip()) > MAX_UNIT_LENGTH:
+        raise InvalidProductField(f"Unit must be 1 to {MAX_UNIT_LENGTH} characters, got {unit!r}")
+    return unit.strip()
+
+
+def validate_description(description: str) -> str:
+    if not isinstance(description, str) or len(description) > MAX_DESCRIPTION_LENGTH:
+        raise InvalidProductField(
+            f"Description must be text of at most {MAX_DESCRIPTION_LENGTH} characters"
+        )
+    return description.strip()
+
+
+def validate_vat_rate(rate: Decimal) -> Decimal:
+    if not isinstance(rate, Decimal) or not rate.is_finite() or not ZERO <= rate <= MAX_VAT_RATE:
+        raise InvalidProductField(f"VAT rate must be a percentage from 0 to 100, got {rate!r}")
+    if rate != rate.quantize(CENT):
+        raise InvalidProductField(f"VAT rate must have at most two decimal places, got {rate}")
+    return rate.quantize(CENT)
+
+
 def validate_stock(quantity: int) -> int:
     if (
         isinstance(quantity, bool)
@@ -96,6 +173,10 @@ class Product:
     name: str
     price: Decimal
     quantity_in_stock: int = 0
+    sku: str | None = None  # None until stored: the repository then gives ``default_sku(id)``
+    unit: str = DEFAULT_UNIT
+    description: str = ""
+    vat_rate: Decimal = ZERO
     id: int | None = None
 
     # What staff may change with ``update``, and the rule each new value must pass.
@@ -103,20 +184,30 @@ class Product:
         "name": validate_name,
         "price": validate_price,
         "quantity_in_stock": validate_stock,
+        "unit": validate_unit,
+        "description": validate_description,
+        "vat_rate": validate_vat_rate,
     }
 
     def __post_init__(self) -> None:
         for name, check in self.EDITABLE.items():
             setattr(self, name, check(getattr(self, name)))
+        if self.sku is not None:
+            self.sku = validate_sku(self.sku, self.id)
+        elif self.id is not None:
+            self.sku = default_sku(self.id)
 
     def update(self, **changes: Any) -> None:
         """Staff edits: every value checked before any is applied (all or nothing).
 
         A new ``quantity_in_stock`` is a correction after a physical count, not a sale."""
-        unknown = changes.keys() - self.EDITABLE.keys()
+        unknown = changes.keys() - self.EDITABLE.keys() - {"sku"}
         if unknown:
             raise TypeError(f"not editable: {', '.join(sorted(unknown))}")
-        checked = {name: self.EDITABLE[name](value) for name, value in changes.items()}
+        checked = {
+            name: validate_sku(value, self.id) if name == "sku" else self.EDITABLE[name](value)
+            for name, value in changes.items()
+        }
         for name, value in checked.items():
             setattr(self, name, value)
 
@@ -143,21 +234,35 @@ class Product:
 
 @dataclass(frozen=True, kw_only=True)
 class OrderLine:
-    """What was bought, at the name and price of the moment it was bought."""
+    """What was bought: the product as it was described and priced when it was bought."""
 
     product_id: int
+    sku: str
     product_name: str
+    unit: str
     unit_price: Decimal
+    vat_rate: Decimal
     quantity: int
 
     @property
-    def line_total(self) -> Decimal:
-        return line_total(self.unit_price, self.quantity)
+    def amounts(self) -> Amounts:
+        return line_amounts(self.unit_price, self.quantity, self.vat_rate)
 
 
 class OrderStatus(enum.StrEnum):
     PLACED = "placed"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
     CANCELLED = "cancelled"
+
+
+# The order's life, the one place that knows it: from each status, where it may go.
+MOVES: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.PLACED: frozenset({OrderStatus.SHIPPED, OrderStatus.CANCELLED}),
+    OrderStatus.SHIPPED: frozenset({OrderStatus.DELIVERED}),
+    OrderStatus.DELIVERED: frozenset(),
+    OrderStatus.CANCELLED: frozenset(),
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -196,11 +301,18 @@ class Order:
     currency: str
     lines: list[OrderLine] = field(default_factory=list)
     status: OrderStatus = OrderStatus.PLACED
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
+    cancelled_at: datetime | None = None
     id: int | None = None
 
     @property
+    def amounts(self) -> Amounts:
+        return order_amounts(line.amounts for line in self.lines)
+
+    @property
     def total(self) -> Decimal:
-        return order_total(line.line_total for line in self.lines)
+        return self.amounts.total
 
     @classmethod
     def place(
@@ -236,25 +348,43 @@ class Order:
         for req in requests:
             product = products[req.product_id]
             product.take(req.quantity)
+            assert product.sku is not None, "a stored product has its SKU"
             lines.append(
                 OrderLine(
                     product_id=req.product_id,
+                    sku=product.sku,
                     product_name=product.name,
+                    unit=product.unit,
                     unit_price=product.price,
+                    vat_rate=product.vat_rate,
                     quantity=req.quantity,
                 )
             )
         return cls(customer_id=customer_id, created_at=created_at, currency=currency, lines=lines)
 
-    def cancel(self, products: Mapping[int, Product]) -> None:
-        """Cancel a placed order and put every line's units back on the shelf."""
-        if self.status is not OrderStatus.PLACED:
-            raise OrderNotCancellable(self.id or 0, self.status.value)
+    def _move(self, to: OrderStatus, at: datetime) -> None:
+        if to not in MOVES[self.status]:
+            if to is OrderStatus.CANCELLED:
+                raise OrderNotCancellable(self.id or 0, self.status.value)
+            raise InvalidStatusTransition(self.id or 0, self.status.value, to.value)
+        self.status = to
+        setattr(self, f"{to.value}_at", at)
+
+    def ship(self, at: datetime) -> None:
+        """Placed -> shipped: the goods have left the warehouse."""
+        self._move(OrderStatus.SHIPPED, at)
+
+    def deliver(self, at: datetime) -> None:
+        """Shipped -> delivered."""
+        self._move(OrderStatus.DELIVERED, at)
+
+    def cancel(self, products: Mapping[int, Product], at: datetime) -> None:
+        """Placed -> cancelled, and every line's units back on the shelf."""
+        self._move(OrderStatus.CANCELLED, at)
         for line in self.lines:
             product = products.get(line.product_id)
             if product is not None:
                 product.restock(line.quantity)
-        self.status = OrderStatus.CANCELLED
 
     def product_ids(self) -> set[int]:
         return {line.product_id for line in self.lines}
@@ -266,6 +396,9 @@ class User:
     password_hash: str
     is_staff: bool = False
     is_active: bool = True
+    # Every access token carries the version it was issued at; a new password moves it on,
+    # so every token issued before stops working at once.
+    token_version: int = 0
     id: int | None = None
 
     def deactivate(self) -> None:
@@ -273,6 +406,11 @@ class User:
 
     def activate(self) -> None:
         self.is_active = True
+
+    def set_password_hash(self, password_hash: str) -> None:
+        """A new password: the tokens issued under the old one stop working."""
+        self.password_hash = password_hash
+        self.token_version += 1
 
 
 @dataclass(eq=False, kw_only=True)

@@ -85,13 +85,18 @@ class Container(containers.DeclarativeContainer):
     )
     list_my_orders = providers.Singleton(orders.ListMyOrders, uow=uow)
     get_my_order = providers.Singleton(orders.GetMyOrder, uow=uow)
-    cancel_my_order = providers.Singleton(orders.CancelMyOrder, uow=uow)
+    cancel_my_order = providers.Singleton(orders.CancelMyOrder, uow=uow, clock=clock)
     list_all_orders = providers.Singleton(orders.ListAllOrders, uow=uow)
     get_order_as_staff = providers.Singleton(orders.GetOrderAsStaff, uow=uow)
-    cancel_order_as_staff = providers.Singleton(orders.CancelOrderAsStaff, uow=uow)
+    move_order = providers.Singleton(orders.MoveOrder, uow=uow, clock=clock)
 
     create_user = providers.Singleton(users.CreateUser, uow=uow, hasher=password_hasher)
-    set_password = providers.Singleton(users.SetPassword, uow=uow, hasher=password_hasher)
+    set_password = providers.Singleton(
+        users.SetPassword, uow=uow, hasher=password_hasher, clock=clock
+    )
+    change_my_password = providers.Singleton(
+        users.ChangeMyPassword, uow=uow, hasher=password_hasher, clock=clock
+    )
     set_user_active = providers.Singleton(users.SetUserActive, uow=uow)
     list_users = providers.Singleton(users.ListUsers, uow=uow)
     get_user = providers.Singleton(users.GetUser, uow=uow)

@@ -12,37 +12,71 @@ from opply.entrypoints.container import Container
 DEMO_CUSTOMER = ("demo", "demo-pass-2026")
 DEMO_STAFF = ("staff", "staff-pass-2026")
 
-CATALOGUE: list[tuple[str, str, int]] = [
-    ("Oat flour 25kg", "12.50", 40),
-    ("Rolled oats 10kg", "9.80", 60),
-    ("Spelt flour 25kg", "18.90", 25),
-    ("Rye flour 25kg", "14.20", 30),
-    ("Buckwheat groats 5kg", "11.40", 35),
-    ("Chickpea flour 10kg", "16.75", 20),
-    ("Almond flour 5kg", "42.00", 12),
-    ("Coconut sugar 5kg", "24.60", 18),
-    ("Cane sugar 25kg", "21.30", 50),
-    ("Maple syrup 5L", "58.00", 10),
-    ("Agave syrup 5L", "31.50", 14),
-    ("Cocoa powder 5kg", "37.90", 16),
-    ("Dark chocolate drops 5kg", "49.50", 22),
-    ("Vanilla extract 1L", "64.00", 8),
-    ("Sunflower oil 10L", "23.10", 40),
-    ("Rapeseed oil 10L", "19.80", 45),
-    ("Extra virgin olive oil 5L", "44.90", 15),
-    ("Sea salt 5kg", "6.40", 80),
-    ("Baking powder 1kg", "7.20", 55),
-    ("Dried yeast 500g", "8.90", 40),
-    ("Pea protein 5kg", "39.00", 20),
-    ("Hemp seeds 5kg", "34.50", 12),
-    ("Chia seeds 5kg", "27.80", 18),
-    ("Pumpkin seeds 5kg", "29.40", 16),
-    ("Sunflower seeds 10kg", "22.00", 25),
-    ("Dried cranberries 5kg", "33.60", 14),
-    ("Raisins 10kg", "28.20", 20),
-    ("Dates, pitted 5kg", "26.90", 22),
-    ("Oat milk barista 12x1L", "21.60", 30),
-    ("Apple juice concentrate 5L", "17.50", 0),
+# sku, name, description, unit, net price, VAT rate, stock. VAT as in Germany: 7% for most
+# food, 19% for drinks such as juices and plant drinks, and for non-food.
+CATALOGUE: list[tuple[str, str, str, str, str, str, int]] = [
+    ("OAT-FL-25", "Oat flour 25kg", "Fine-milled, gluten-free", "bag", "12.50", "7.00", 40),
+    ("OAT-RL-10", "Rolled oats 10kg", "Large flakes, for porridge", "bag", "9.80", "7.00", 60),
+    ("SPL-FL-25", "Spelt flour 25kg", "Type 630, stone-milled", "bag", "18.90", "7.00", 25),
+    ("RYE-FL-25", "Rye flour 25kg", "Type 1150, for sourdough", "bag", "14.20", "7.00", 30),
+    ("BWT-GR-05", "Buckwheat groats 5kg", "Hulled, untoasted", "bag", "11.40", "7.00", 35),
+    ("CHK-FL-10", "Chickpea flour 10kg", "Besan, finely ground", "bag", "16.75", "7.00", 20),
+    ("ALM-FL-05", "Almond flour 5kg", "Blanched, super-fine", "bag", "42.00", "7.00", 12),
+    (
+        "CCN-SG-05",
+        "Coconut sugar 5kg",
+        "Unrefined, from coconut blossom",
+        "bag",
+        "24.60",
+        "7.00",
+        18,
+    ),
+    ("CNE-SG-25", "Cane sugar 25kg", "Raw, light brown", "bag", "21.30", "7.00", 50),
+    ("MPL-SY-05", "Maple syrup 5L", "Grade A, amber", "canister", "58.00", "7.00", 10),
+    ("AGV-SY-05", "Agave syrup 5L", "Light, mild taste", "canister", "31.50", "7.00", 14),
+    ("CCO-PW-05", "Cocoa powder 5kg", "Low-fat, 10-12% cocoa butter", "bag", "37.90", "7.00", 16),
+    ("CHC-DR-05", "Dark chocolate drops 5kg", "70% cocoa, bake-stable", "bag", "49.50", "7.00", 22),
+    (
+        "VNL-EX-01",
+        "Vanilla extract 1L",
+        "Bourbon vanilla, alcohol-based",
+        "bottle",
+        "64.00",
+        "19.00",
+        8,
+    ),
+    ("SNF-OL-10", "Sunflower oil 10L", "High-oleic, for frying", "canister", "23.10", "7.00", 40),
+    ("RPS-OL-10", "Rapeseed oil 10L", "Cold-pressed", "canister", "19.80", "7.00", 45),
+    (
+        "OLV-OL-05",
+        "Extra virgin olive oil 5L",
+        "First cold pressing",
+        "canister",
+        "44.90",
+        "7.00",
+        15,
+    ),
+    ("SEA-SL-05", "Sea salt 5kg", "Fine, unrefined", "bag", "6.40", "7.00", 80),
+    ("BKG-PW-01", "Baking powder 1kg", "Phosphate-free", "tub", "7.20", "7.00", 55),
+    ("YST-DR-500", "Dried yeast 500g", "Instant, vacuum-packed", "pack", "8.90", "7.00", 40),
+    ("PEA-PR-05", "Pea protein 5kg", "80% protein isolate", "bag", "39.00", "7.00", 20),
+    ("HMP-SD-05", "Hemp seeds 5kg", "Hulled", "bag", "34.50", "7.00", 12),
+    ("CHI-SD-05", "Chia seeds 5kg", "Black", "bag", "27.80", "7.00", 18),
+    ("PMP-SD-05", "Pumpkin seeds 5kg", "Shine-skin, grade AA", "bag", "29.40", "7.00", 16),
+    ("SUN-SD-10", "Sunflower seeds 10kg", "Hulled, bakery grade", "bag", "22.00", "7.00", 25),
+    ("CRN-DR-05", "Dried cranberries 5kg", "Sweetened, sliced", "bag", "33.60", "7.00", 14),
+    ("RSN-DR-10", "Raisins 10kg", "Thompson seedless", "box", "28.20", "7.00", 20),
+    ("DTE-PT-05", "Dates, pitted 5kg", "Deglet Nour", "box", "26.90", "7.00", 22),
+    ("OAT-MK-12", "Oat milk barista 12x1L", "Foams for coffee", "case of 12", "21.60", "19.00", 30),
+    (
+        "APL-JC-05",
+        "Apple juice concentrate 5L",
+        "70 Brix, not from fruit on site",
+        "canister",
+        "17.50",
+        "19.00",
+        0,
+    ),
 ]
 
 
@@ -50,10 +84,18 @@ def load_demo(container: Container) -> Iterator[str]:
     everything = PageRequest(page=1, page_size=len(CATALOGUE) + 10_000)
     existing = {p.name for p in container.list_products()(ProductFilter(), everything).items}
     added = 0
-    for name, price, stock in CATALOGUE:
+    for sku, name, description, unit, price, vat_rate, stock in CATALOGUE:
         if name not in existing:
             container.create_product()(
-                NewProduct(name=name, price=Decimal(price), quantity_in_stock=stock)
+                NewProduct(
+                    sku=sku,
+                    name=name,
+                    description=description,
+                    unit=unit,
+                    price=Decimal(price),
+                    vat_rate=Decimal(vat_rate),
+                    quantity_in_stock=stock,
+                )
             )
             added += 1
     yield f"demo catalogue: {added} products added, {len(CATALOGUE) - added} already there"

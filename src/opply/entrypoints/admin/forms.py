@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import marshmallow as ma
@@ -19,6 +20,50 @@ import marshmallow as ma
 from opply.entrypoints.api.schemas import Money
 
 _WHOLE_NUMBER = re.compile(r"^-?\d{1,12}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FormField:
+    """How a form shows one field of a schema: the same declaration that parses it."""
+
+    name: str
+    label: str
+    kind: str  # "text", "number", "textarea" or "checkbox"
+    required: bool
+    max_length: int | None
+    placeholder: str
+
+
+def form_fields(schema: ma.Schema) -> list[FormField]:
+    """The inputs of a form for ``schema``, in its declared order (a field's metadata may give
+    its ``label`` and ``widget``; its example is the input's placeholder)."""
+    shown = []
+    for name, field in schema.load_fields.items():
+        length = next(
+            (v.max for v in _validators(field) if isinstance(v, ma.validate.Length)), None
+        )
+        if isinstance(field, ma.fields.Boolean):
+            kind = "checkbox"
+        elif isinstance(field, ma.fields.Integer):
+            kind = "number"
+        else:
+            kind = field.metadata.get("widget", "text")
+        example = field.metadata.get("example")
+        shown.append(
+            FormField(
+                name=field.data_key or name,
+                label=field.metadata.get("label", name.replace("_", " ").capitalize()),
+                kind=kind,
+                required=field.required,
+                max_length=length,
+                placeholder="" if example is None else str(example),
+            )
+        )
+    return shown
+
+
+def _validators(field: ma.fields.Field[Any]) -> list[Any]:
+    return list(field.validators)
 
 
 class FormError(Exception):

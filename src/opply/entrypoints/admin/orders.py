@@ -8,14 +8,14 @@ from dependency_injector.wiring import Provide
 from flask import render_template, request, url_for
 
 from opply.application.dto import PageRequest
-from opply.application.orders import CancelOrderAsStaff, GetOrderAsStaff, ListAllOrders
+from opply.application.orders import GetOrderAsStaff, ListAllOrders, MoveOrder, OrderAction
 from opply.domain.model import OrderStatus
 from opply.entrypoints.admin.site import PAGE_SIZE, act, bp, page_number, pager
 from opply.entrypoints.container import Container
 
 list_all_orders: ListAllOrders = Provide[Container.list_all_orders]
 get_order_as_staff: GetOrderAsStaff = Provide[Container.get_order_as_staff]
-cancel_order_as_staff: CancelOrderAsStaff = Provide[Container.cancel_order_as_staff]
+move_order: MoveOrder = Provide[Container.move_order]
 
 STATUSES = [s.value for s in OrderStatus]
 
@@ -42,10 +42,18 @@ def order_detail(order_id: int) -> Any:
     return render_template("admin/order_detail.html", order=get_order_as_staff(order_id))
 
 
-@bp.route("/orders/<int:order_id>/cancel/", methods=["POST"])
-def order_cancel(order_id: int) -> Any:
+DONE = {
+    OrderAction.SHIP: "shipped",
+    OrderAction.DELIVER: "delivered",
+    OrderAction.CANCEL: "cancelled; its units are back in stock",
+}
+
+
+@bp.route("/orders/<int:order_id>/<any(ship, deliver, cancel):action>/", methods=["POST"])
+def order_move(order_id: int, action: str) -> Any:
+    move = OrderAction(action)
     return act(
-        lambda: cancel_order_as_staff(order_id),
-        f"Order {order_id} cancelled; its units are back in stock.",
+        lambda: move_order(order_id, move),
+        f"Order {order_id} {DONE[move]}.",
         url_for("admin.order_detail", order_id=order_id),
     )

@@ -35,8 +35,19 @@ restock_product: RestockProduct = Provide[Container.restock_product]
 
 PRODUCT_SORTS = {s.value for s in ProductSort}
 CREATE = ProductCreateSchema()
-EDIT = ProductPatchSchema(only=("name", "price"))
+# Stock changes through deliveries (restock) and orders here, not by typing a number.
+EDIT = ProductPatchSchema(exclude=("quantity_in_stock",))
 RESTOCK = RestockSchema()
+CREATE_FIELDS = forms.form_fields(CREATE)
+EDIT_FIELDS = forms.form_fields(EDIT)
+
+
+def _typed(form: Any) -> dict[str, str]:
+    return {field.name: form.get(field.name, "") for field in CREATE_FIELDS}
+
+
+def _shown(product: Any) -> dict[str, str]:
+    return {field.name: str(getattr(product, field.name)) for field in EDIT_FIELDS}
 
 
 @bp.route("/products/")
@@ -57,37 +68,38 @@ def products() -> Any:
     )
 
 
+def _page(form: dict[str, str], product: Any, status: int = 200) -> Any:
+    fields = EDIT_FIELDS if product else CREATE_FIELDS
+    page = render_template("admin/product_form.html", form=form, product=product, fields=fields)
+    return page, status
+
+
 @bp.route("/products/new/", methods=["GET", "POST"])
 def product_new() -> Any:
-    form = {"name": "", "price": "", "quantity_in_stock": "0"}
-    if request.method == "POST":
-        form = {key: request.form.get(key, "") for key in form}
-        try:
-            product = create_product(NewProduct(**forms.parse(CREATE, request.form)))
-        except (de.DomainError, forms.FormError) as error:
-            flash(error.detail, "error")
-            return render_template("admin/product_form.html", form=form, product=None), 422
-        flash(f"Product {product.name!r} created.", "success")
-        return redirect(url_for("admin.product_edit", product_id=product.id), 303)
-    return render_template("admin/product_form.html", form=form, product=None)
+    if request.method == "GET":
+        return _page({"quantity_in_stock": "0", "unit": "unit", "vat_rate": "0.00"}, None)
+    try:
+        product = create_product(NewProduct(**forms.parse(CREATE, request.form)))
+    except (de.DomainError, forms.FormError) as error:
+        flash(error.detail, "error")
+        return _page(_typed(request.form), None, 422)
+    flash(f"Product {product.name!r} created.", "success")
+    return redirect(url_for("admin.product_edit", product_id=product.id), 303)
 
 
 @bp.route("/products/<int:product_id>/", methods=["GET", "POST"])
 def product_edit(product_id: int) -> Any:
     product = get_product(product_id)
-    form = {"name": product.name, "price": str(product.price)}
-    if request.method == "POST":
-        form = {key: request.form.get(key, "") for key in form}
-        try:
-            changes = forms.parse(EDIT, request.form, keep_blank=True)
-            update_product(product_id, ProductChanges(**changes))
-        except (de.DomainError, forms.FormError) as error:
-            flash(error.detail, "error")
-            page = render_template("admin/product_form.html", form=form, product=product)
-            return page, 422
-        flash("Product saved.", "success")
-        return redirect(url_for("admin.product_edit", product_id=product_id), 303)
-    return render_template("admin/product_form.html", form=form, product=product)
+    if request.method == "GET":
+        return _page(_shown(product), product)
+    try:
+        changes = forms.parse(EDIT, request.form, keep_blank=True)
+        update_product(product_id, ProductChanges(**changes))
+    except (de.DomainError, forms.FormError) as error:
+        flash(error.detail, "error")
+        return _page(_typed(request.form), product, 422)
+    flash("Product saved.", "success")
+    return redirect(url_for("admin.product_edit", product_id=product_id), 303)
 
 
 @bp.route("/products/<int:product_id>/restock/", methods=["POST"])

@@ -10,8 +10,8 @@ from flask import flash, g, redirect, render_template, request, url_for
 from marshmallow import validate
 
 from opply.application.dto import NewUser, PageRequest, UserFilter
+from opply.application.passwords import MAX_PASSWORD_LENGTH
 from opply.application.users import (
-    MAX_PASSWORD_LENGTH,
     MAX_USERNAME_LENGTH,
     CreateUser,
     GetUser,

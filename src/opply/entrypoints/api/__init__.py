@@ -33,11 +33,11 @@ The Opply ordering API for the mobile app.
 
 
 def init_api(app: Flask) -> OpplyApi:
-    from opply.entrypoints.api import auth, docs, health, orders, products
+    from opply.entrypoints.api import account, auth, docs, health, orders, products, staff
 
     app.config.update(
         API_TITLE="Opply API",
-        API_VERSION="1.0.0",
+        API_VERSION="1.1.0",
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
@@ -57,7 +57,7 @@ def init_api(app: Flask) -> OpplyApi:
     api.init_app(app)
     api.register_field(Money, "string", None)
     api.spec.components.schema("Problem", schema=ProblemSchema)
-    for blueprint in (health.blp, auth.blp, products.blp, orders.blp):
+    for blueprint in (health.blp, auth.blp, account.blp, products.blp, orders.blp, staff.blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.docs_assets)
     return api

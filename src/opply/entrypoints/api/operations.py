@@ -29,6 +29,7 @@ from opply.entrypoints.api.problems import (
     InternalError,
     PayloadTooLarge,
     ValidationFailed,
+    error_key,
     error_table,
     problem_response,
 )
@@ -40,18 +41,27 @@ HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "pa
 
 def errors(*classes: ErrorClass) -> Callable[[F], F]:
     """Document errors an operation answers (several uses add up)."""
-    return Blueprint.doc(**{ERRORS_KEY: {cls.code: True for cls in classes}})
+    return Blueprint.doc(**{ERRORS_KEY: {error_key(cls): True for cls in classes}})
 
 
 def operation(operation_id: str, *classes: ErrorClass) -> Callable[[F], F]:
     """Name an operation (its stable ``operationId``: generated clients call it by this name)
     and document the errors of its own it answers."""
     return Blueprint.doc(
-        operationId=operation_id, **{ERRORS_KEY: {cls.code: True for cls in classes}}
+        operationId=operation_id, **{ERRORS_KEY: {error_key(cls): True for cls in classes}}
     )
 
 
 class ProblemResponsesPlugin(BasePlugin):
+    def schema_helper(
+        self, name: str, definition: dict[str, Any], **kwargs: Any
+    ) -> dict[str, Any] | None:
+        """What a schema class declares about itself beyond its fields (``openapi_extra``,
+        e.g. ``minProperties``), added to its component."""
+        schema = kwargs.get("schema")
+        extra = getattr(schema, "openapi_extra", None)
+        return dict(extra) if extra else None
+
     def operation_helper(
         self, path: str | None = None, operations: dict[str, Any] | None = None, **_: Any
     ) -> None:
@@ -66,7 +76,7 @@ class ProblemResponsesPlugin(BasePlugin):
                 if status != "default"
             }
             operation["responses"] = responses
-            classes: list[ErrorClass] = [table[code] for code in operation.pop(ERRORS_KEY, {})]
+            classes: list[ErrorClass] = [table[key] for key in operation.pop(ERRORS_KEY, {})]
             classes.append(InternalError)
             if "requestBody" in operation:
                 classes.extend((BadRequest, PayloadTooLarge))

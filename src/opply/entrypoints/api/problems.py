@@ -90,11 +90,18 @@ def _concrete(base: ErrorClass) -> list[ErrorClass]:
     return found
 
 
+def error_key(error: ErrorClass) -> str:
+    """How an operation's document names one of its errors: a code may mean one status for an
+    operation and another elsewhere (``invalid_credentials``: 401 at login, 403 for a new
+    password), so the key holds both."""
+    return f"{error.status}:{error.code}"
+
+
 def error_table() -> dict[str, ErrorClass]:
-    """Every error class by its code (classes sharing a code share its status and title)."""
+    """Every error class by its ``error_key`` (classes sharing a key share its title)."""
     table: dict[str, ErrorClass] = {}
     for cls in [*_concrete(de.DomainError), *_concrete(HttpProblem)]:
-        table.setdefault(cls.code, cls)
+        table.setdefault(error_key(cls), cls)
     return table
 
 

@@ -16,7 +16,13 @@ from opply.application.products import (
     RestockProduct,
     UpdateProduct,
 )
-from opply.domain.errors import InvalidName, InvalidQuantity, ProductNotFound
+from opply.domain.errors import (
+    InvalidName,
+    InvalidQuantity,
+    InvalidSku,
+    ProductNotFound,
+    SkuTaken,
+)
 from opply.entrypoints.api.conditional import conditional
 from opply.entrypoints.api.operations import operation
 from opply.entrypoints.api.pagination import page_envelope
@@ -34,7 +40,16 @@ from opply.entrypoints.container import Container
 
 blp = Blueprint("products", __name__, url_prefix="/api/v1/products", description="The catalogue")
 
-PRODUCT_EXAMPLE = {"id": 7, "name": "Oat flour 25kg", "price": "12.50", "quantity_in_stock": 40}
+PRODUCT_EXAMPLE = {
+    "id": 7,
+    "sku": "OAT-FL-25",
+    "name": "Oat flour 25kg",
+    "description": "Fine-milled, gluten-free",
+    "unit": "bag",
+    "price": "12.50",
+    "vat_rate": "7.00",
+    "quantity_in_stock": 40,
+}
 
 list_products: ListProducts = Provide[Container.list_products]
 get_product: GetProduct = Provide[Container.get_product]
@@ -54,7 +69,7 @@ class Products(MethodView):
     def get(self, page: int, page_size: int, in_stock: bool, search: str | None = None) -> Any:
         """List products, by id
 
-        Filter with `search` (name contains, case-insensitive) and `in_stock=true`."""
+        Filter with `search` (name or SKU contains, case-insensitive) and `in_stock=true`."""
         req = PageRequest(page=page, page_size=page_size)
         found = list_products(ProductFilter(search=search, in_stock=in_stock), req)
         return page_envelope(found, req, {"search": search, "in_stock": in_stock})
@@ -62,12 +77,14 @@ class Products(MethodView):
     @staff_only  # before parsing: no body details for the unauthorised
     @blp.arguments(
         ProductCreateSchema,
-        example={"name": "Oat flour 25kg", "price": "12.50", "quantity_in_stock": 40},
+        example={k: v for k, v in PRODUCT_EXAMPLE.items() if k != "id"},
     )
     @blp.response(201, ProductSchema, example=PRODUCT_EXAMPLE)
-    @operation("createProduct", InvalidName)
+    @operation("createProduct", InvalidName, InvalidSku, SkuTaken)
     def post(self, body: dict[str, Any]) -> Any:
-        """Create a product (staff)"""
+        """Create a product (staff)
+
+        Without a `sku`, the product gets `P-` and its id padded to six digits (`P-000007`)."""
         product = create_product(NewProduct(**body))
         return product, 201, {"Location": f"/api/v1/products/{product.id}/"}
 
@@ -84,11 +101,12 @@ class ProductDetail(MethodView):
     @staff_only  # before parsing: no body details for the unauthorised
     @blp.arguments(ProductPatchSchema, example={"price": "13.00"})
     @blp.response(200, ProductSchema, example=PRODUCT_EXAMPLE)
-    @operation("updateProduct", ProductNotFound, InvalidName)
+    @operation("updateProduct", ProductNotFound, InvalidName, InvalidSku, SkuTaken)
     def patch(self, body: dict[str, Any], product_id: int) -> Any:
-        """Change a product's name, price or stock count (staff)
+        """Change any of a product's fields but its id (staff)
 
-        Orders already placed keep the name and price they were placed at."""
+        Orders already placed keep what they were placed with (name, SKU, unit, price, VAT).
+        A new `quantity_in_stock` is a correction after a count, not a delivery."""
         return update_product(product_id, ProductChanges(**body))
 
 

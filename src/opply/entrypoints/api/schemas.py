@@ -10,18 +10,26 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import marshmallow as ma
 from marshmallow import validate
 
-from opply.application.users import MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH
+from opply.application.passwords import MAX_PASSWORD_LENGTH
+from opply.application.users import MAX_USERNAME_LENGTH
 from opply.domain.model import (
     CENT,
+    DEFAULT_UNIT,
+    MAX_DESCRIPTION_LENGTH,
     MAX_LINE_QUANTITY,
     MAX_NAME_LENGTH,
     MAX_ORDER_LINES,
+    MAX_SKU_LENGTH,
     MAX_STOCK,
+    MAX_UNIT_LENGTH,
+    MAX_VAT_RATE,
+    SKU_RE,
+    OrderStatus,
 )
 from opply.entrypoints.api.dumping import Rendered, compiled_dumper
 
@@ -30,8 +38,10 @@ MAX_PAGE = 10_000_000
 MONEY_RE = re.compile(r"^\d{1,10}(\.\d{1,2})?$")
 # 1 to 255 printable ASCII characters, not all of them spaces.
 IDEMPOTENCY_KEY_RE = re.compile(r"^(?=.*[\x21-\x7e])[\x20-\x7e]{1,255}$")
-# The bound of an amount a client sends, written into the OpenAPI document too.
+PERCENT_RE = re.compile(r"^\d{1,3}(\.\d{1,2})?$")
+# The bounds of an amount and a percentage a client sends, written into the document too.
 MONEY_IN_DOC = {"pattern": MONEY_RE.pattern, "maxLength": 13}
+PERCENT_IN_DOC = {"pattern": PERCENT_RE.pattern, "maxLength": 6}
 
 
 def money_text(value: Decimal) -> str:
@@ -58,6 +68,23 @@ class Money(ma.fields.Field):  # type: ignore[type-arg]
         if not isinstance(value, str) or not MONEY_RE.match(value):
             raise self.make_error("invalid")
         return Decimal(value).quantize(CENT)
+
+
+class Percent(Money):
+    """A percentage from "0.00" to "100.00" as a decimal string, e.g. "7.00"."""
+
+    default_error_messages = {
+        "invalid": "Must be a percentage from 0 to 100 with at most two decimal places, as a "
+        'string, e.g. "7.00".'
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
+        if not isinstance(value, str) or not PERCENT_RE.match(value):
+            raise self.make_error("invalid")
+        rate = Decimal(value).quantize(CENT)
+        if rate > MAX_VAT_RATE:
+            raise self.make_error("invalid")
+        return rate
 
 
 class UtcDateTime(ma.fields.DateTime):
@@ -108,8 +135,20 @@ class ViewSchema(ma.Schema):
 
 class ProductSchema(ViewSchema):
     id = ma.fields.Integer(required=True, metadata={"example": 7})
+    sku = ma.fields.String(
+        required=True, metadata={"example": "OAT-FL-25", "description": "Article number"}
+    )
     name = ma.fields.String(required=True, metadata={"example": "Oat flour 25kg"})
-    price = Money(required=True, metadata={"example": "12.50", "type": "string"})
+    description = ma.fields.String(required=True, metadata={"example": "Fine-milled, gluten-free"})
+    unit = ma.fields.String(
+        required=True, metadata={"example": "bag", "description": "What one unit is"}
+    )
+    price = Money(
+        required=True, metadata={"example": "12.50", "description": "Net unit price (before VAT)"}
+    )
+    vat_rate = Percent(
+        required=True, metadata={"example": "7.00", "description": "VAT, a percentage"}
+    )
     quantity_in_stock = ma.fields.Integer(required=True, metadata={"example": 40})
 
 
@@ -117,21 +156,72 @@ _name_length = validate.Length(min=1, max=MAX_NAME_LENGTH)
 _stock_range = validate.Range(
     min=0, max=MAX_STOCK, error="Must be a whole number from {min} to {max}."
 )
+_sku = validate.Regexp(
+    SKU_RE,
+    error=f"Must be 1 to {MAX_SKU_LENGTH} letters, digits or . _ - characters.",
+)
+_unit_length = validate.Length(min=1, max=MAX_UNIT_LENGTH)
+_description_length = validate.Length(max=MAX_DESCRIPTION_LENGTH)
+PRODUCT_FIELDS = "name, sku, description, unit, price, vat_rate, quantity_in_stock"
 
 
 class ProductCreateSchema(StrictSchema):
     name = ma.fields.String(
         required=True, metadata={"example": "Oat flour 25kg"}, validate=_name_length
     )
-    price = Money(required=True, metadata={"example": "12.50", **MONEY_IN_DOC})
+    sku = ma.fields.String(
+        validate=_sku,
+        metadata={
+            "example": "OAT-FL-25",
+            "label": "SKU",
+            "description": "Unique ignoring case; without one the product gets P- and its id "
+            "(P-000007)",
+        },
+    )
+    description = ma.fields.String(
+        load_default="",
+        validate=_description_length,
+        metadata={"example": "Fine-milled, gluten-free", "widget": "textarea"},
+    )
+    unit = ma.fields.String(
+        load_default=DEFAULT_UNIT,
+        validate=_unit_length,
+        metadata={"example": "bag", "description": "What one unit is"},
+    )
+    price = Money(
+        required=True,
+        metadata={
+            "example": "12.50",
+            "label": "Price (net)",
+            "description": "Net unit price, before VAT",
+            **MONEY_IN_DOC,
+        },
+    )
+    vat_rate = Percent(
+        load_default=Decimal("0.00"),
+        metadata={"example": "7.00", "label": "VAT rate (%)", **PERCENT_IN_DOC},
+    )
     quantity_in_stock = ma.fields.Integer(
-        strict=True, load_default=0, metadata={"example": 40}, validate=_stock_range
+        strict=True,
+        load_default=0,
+        metadata={"example": 40, "label": "Stock to start with"},
+        validate=_stock_range,
     )
 
 
 class ProductPatchSchema(StrictSchema):
+    # Written into the document (api/operations.py): an empty body is refused (_not_empty).
+    openapi_extra: ClassVar[dict[str, Any]] = {"minProperties": 1}
+
     name = ma.fields.String(metadata={"example": "Oat flour 25kg"}, validate=_name_length)
-    price = Money(metadata={"example": "13.00", **MONEY_IN_DOC})
+    sku = ma.fields.String(validate=_sku, metadata={"example": "OAT-FL-25", "label": "SKU"})
+    description = ma.fields.String(
+        validate=_description_length,
+        metadata={"example": "Fine-milled, gluten-free", "widget": "textarea"},
+    )
+    unit = ma.fields.String(validate=_unit_length, metadata={"example": "bag"})
+    price = Money(metadata={"example": "13.00", "label": "Price (net)", **MONEY_IN_DOC})
+    vat_rate = Percent(metadata={"example": "7.00", "label": "VAT rate (%)", **PERCENT_IN_DOC})
     quantity_in_stock = ma.fields.Integer(
         strict=True, metadata={"example": 35}, validate=_stock_range
     )
@@ -139,7 +229,7 @@ class ProductPatchSchema(StrictSchema):
     @ma.validates_schema
     def _not_empty(self, data: dict[str, Any], **_: Any) -> None:
         if not data:
-            raise ma.ValidationError("Give at least one of name, price, quantity_in_stock.")
+            raise ma.ValidationError(f"Give at least one of {PRODUCT_FIELDS}.")
 
 
 class RestockSchema(StrictSchema):
@@ -167,7 +257,7 @@ class PageQuerySchema(QuerySchema):
 class ProductQuerySchema(PageQuerySchema):
     search = ma.fields.String(
         validate=validate.Length(min=1, max=100),
-        metadata={"description": "Name contains this (case-insensitive)"},
+        metadata={"description": "Name or SKU contains this (case-insensitive)"},
     )
     in_stock = ma.fields.Boolean(
         load_default=False, metadata={"description": "true: only products with stock"}
@@ -184,21 +274,21 @@ class PageEnvelope:
     results: Any
 
 
+def _page_link(path: str, page: int) -> ma.fields.String:
+    return ma.fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"example": f"http://localhost:8000{path}?page={page}&page_size=20"},
+    )
+
+
 class PageSchema(ViewSchema):
     count = ma.fields.Integer(required=True, metadata={"example": 134})
-    next = ma.fields.String(
-        required=True,
-        allow_none=True,
-        metadata={"example": "http://localhost:8000/api/v1/products/?page=3&page_size=20"},
-    )
-    previous = ma.fields.String(
-        required=True,
-        allow_none=True,
-        metadata={"example": "http://localhost:8000/api/v1/products/?page=1&page_size=20"},
-    )
 
 
 class ProductPageSchema(PageSchema):
+    next = _page_link("/api/v1/products/", 3)
+    previous = _page_link("/api/v1/products/", 1)
     results = ma.fields.List(ma.fields.Nested(ProductSchema), required=True)
 
 
@@ -250,33 +340,94 @@ class IdempotencyHeaderSchema(QuerySchema):
 
 class OrderLineSchema(ViewSchema):
     product_id = ma.fields.Integer(required=True, metadata={"example": 7})
+    sku = ma.fields.String(required=True, metadata={"example": "OAT-FL-25"})
     product_name = ma.fields.String(required=True, metadata={"example": "Oat flour 25kg"})
+    unit = ma.fields.String(required=True, metadata={"example": "bag"})
     unit_price = Money(required=True, metadata={"example": "12.50"})
-    quantity = ma.fields.Integer(required=True, metadata={"example": 2})
-    line_total = Money(required=True, metadata={"example": "25.00"})
+    vat_rate = Percent(required=True, metadata={"example": "7.00"})
+    quantity = ma.fields.Integer(required=True, metadata={"example": 3})
+    line_net = Money(
+        required=True, metadata={"example": "37.50", "description": "unit_price x quantity"}
+    )
+    line_vat = Money(
+        required=True,
+        metadata={
+            "example": "2.63",
+            "description": "line_net x vat_rate / 100, to the cent, half up",
+        },
+    )
+    line_total = Money(
+        required=True, metadata={"example": "40.13", "description": "line_net + line_vat"}
+    )
+
+
+ORDER_STATUSES = [status.value for status in OrderStatus]
+
+
+def _moment(example: str | None, description: str) -> UtcDateTime:
+    return UtcDateTime(
+        required=True,
+        allow_none=example is None,
+        metadata={"example": example, "description": description},
+    )
 
 
 class OrderSchema(ViewSchema):
     id = ma.fields.Integer(required=True, metadata={"example": 31})
     status = ma.fields.String(
         required=True,
-        validate=validate.OneOf(["placed", "cancelled"]),
-        metadata={"example": "placed"},
+        validate=validate.OneOf(ORDER_STATUSES),
+        metadata={
+            "example": "placed",
+            "description": "placed -> shipped -> delivered, or placed -> cancelled",
+        },
     )
-    created_at = UtcDateTime(required=True, metadata={"example": "2026-11-24T10:15:00Z"})
+    created_at = _moment("2026-11-24T10:15:00Z", "When it was placed")
+    shipped_at = _moment(None, "When it was shipped; null until then")
+    delivered_at = _moment(None, "When it was delivered; null until then")
+    cancelled_at = _moment(None, "When it was cancelled; null unless it was")
     currency = ma.fields.String(required=True, metadata={"example": "EUR"})
     lines = ma.fields.List(ma.fields.Nested(OrderLineSchema), required=True)
-    total = Money(required=True, metadata={"example": "25.00"})
+    subtotal = Money(required=True, metadata={"example": "37.50", "description": "Sum of line_net"})
+    vat_total = Money(required=True, metadata={"example": "2.63", "description": "Sum of line_vat"})
+    total = Money(
+        required=True,
+        metadata={"example": "40.13", "description": "subtotal + vat_total: what is paid"},
+    )
+
+
+class CustomerSchema(ViewSchema):
+    id = ma.fields.Integer(required=True, metadata={"example": 12})
+    username = ma.fields.String(required=True, metadata={"example": "alice"})
+
+
+class StaffOrderSchema(OrderSchema):
+    customer = ma.fields.Nested(CustomerSchema, required=True)
 
 
 class OrderPageSchema(PageSchema):
+    next = _page_link("/api/v1/orders/", 3)
+    previous = _page_link("/api/v1/orders/", 1)
     results = ma.fields.List(ma.fields.Nested(OrderSchema), required=True)
+
+
+class StaffOrderPageSchema(PageSchema):
+    next = _page_link("/api/v1/staff/orders/", 3)
+    previous = _page_link("/api/v1/staff/orders/", 1)
+    results = ma.fields.List(ma.fields.Nested(StaffOrderSchema), required=True)
 
 
 class OrderQuerySchema(PageQuerySchema):
     status = ma.fields.String(
-        validate=validate.OneOf(["placed", "cancelled"]),
+        validate=validate.OneOf(ORDER_STATUSES),
         metadata={"description": "Only orders with this status"},
+    )
+
+
+class StaffOrderQuerySchema(OrderQuerySchema):
+    customer = ma.fields.String(
+        validate=validate.Length(min=1, max=MAX_USERNAME_LENGTH),
+        metadata={"description": "Only this customer's orders (username)"},
     )
 
 
@@ -303,6 +454,28 @@ class TokenPairSchema(ViewSchema):
 
 class RefreshRequestSchema(StrictSchema):
     refresh = ma.fields.String(required=True, validate=validate.Length(min=1, max=4096))
+
+
+class MeSchema(ViewSchema):
+    id = ma.fields.Integer(required=True, attribute="user_id", metadata={"example": 12})
+    username = ma.fields.String(required=True, metadata={"example": "alice"})
+    is_staff = ma.fields.Boolean(required=True, metadata={"example": False})
+
+
+class PasswordChangeSchema(StrictSchema):
+    current_password = ma.fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=MAX_PASSWORD_LENGTH),
+        metadata={"example": "correct horse battery staple"},
+    )
+    new_password = ma.fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=MAX_PASSWORD_LENGTH),
+        metadata={
+            "example": "a new long passphrase",
+            "description": "At least 8 characters, not a common password",
+        },
+    )
 
 
 class StatusSchema(ViewSchema):
