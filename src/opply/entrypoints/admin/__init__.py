@@ -66,4 +66,5 @@ def init_admin(app: Flask) -> None:
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
     )
     app.session_interface = AdminSessionInterface()
+    app.url_map.converters["plain"] = site.PlainText
     app.register_blueprint(site.bp)

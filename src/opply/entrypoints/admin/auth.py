@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import marshmallow as ma
 from dependency_injector.wiring import Provide
 from flask import flash, redirect, render_template, request, session, url_for
 
@@ -14,10 +15,20 @@ from opply.application.products import ListProducts
 from opply.application.users import ListUsers
 from opply.domain import errors as de
 from opply.domain.model import OrderStatus
+from opply.entrypoints.admin import forms
 from opply.entrypoints.admin.site import SESSION_USER, bp, csrf_token, safe_next
+from opply.entrypoints.api.schemas import InputSchema
 from opply.entrypoints.container import Container
 
 authenticate_staff: AuthenticateStaff = Provide[Container.authenticate_staff]
+
+
+class LoginForm(InputSchema):
+    username = ma.fields.String(required=True)
+    password = ma.fields.String(required=True)
+
+
+LOGIN = LoginForm()
 list_products: ListProducts = Provide[Container.list_products]
 list_all_orders: ListAllOrders = Provide[Container.list_all_orders]
 list_users: ListUsers = Provide[Container.list_users]
@@ -32,8 +43,9 @@ def login() -> Any:
         return render_template("admin/login.html", next_url=next_url or "")
     username = request.form.get("username", "").strip()
     try:
-        user = authenticate_staff(username, request.form.get("password", ""))
-    except de.AuthenticationFailed:
+        typed = forms.parse(LOGIN, {**request.form, "username": username}, keep_blank=True)
+        user = authenticate_staff(typed["username"], typed["password"])
+    except (de.AuthenticationFailed, forms.FormError):
         flash("Wrong username or password, or the account is deactivated.", "error")
         return render_template("admin/login.html", next_url=next_url, username=username), 401
     except de.PermissionDenied:

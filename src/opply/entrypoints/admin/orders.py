@@ -10,7 +10,7 @@ from flask import render_template, request, url_for
 from opply.application.dto import PageRequest
 from opply.application.orders import GetOrderAsStaff, ListAllOrders, MoveOrder, OrderAction
 from opply.domain.model import OrderStatus
-from opply.entrypoints.admin.site import PAGE_SIZE, act, bp, page_number, pager
+from opply.entrypoints.admin.site import PAGE_SIZE, act, bp, page_number, pager, text_arg
 from opply.entrypoints.container import Container
 
 list_all_orders: ListAllOrders = Provide[Container.list_all_orders]
@@ -22,7 +22,7 @@ STATUSES = [s.value for s in OrderStatus]
 
 @bp.route("/orders/")
 def orders() -> Any:
-    customer = request.args.get("customer", "").strip() or None
+    customer = text_arg("customer")
     status_raw = request.args.get("status", "")
     status = OrderStatus(status_raw) if status_raw in STATUSES else None
     page = page_number()

@@ -23,7 +23,15 @@ from opply.application.products import (
 )
 from opply.domain import errors as de
 from opply.entrypoints.admin import forms
-from opply.entrypoints.admin.site import PAGE_SIZE, act, bp, page_number, pager, safe_next
+from opply.entrypoints.admin.site import (
+    PAGE_SIZE,
+    act,
+    bp,
+    page_number,
+    pager,
+    safe_next,
+    text_arg,
+)
 from opply.entrypoints.api.schemas import ProductCreateSchema, ProductPatchSchema, RestockSchema
 from opply.entrypoints.container import Container
 
@@ -52,7 +60,7 @@ def _shown(product: Any) -> dict[str, str]:
 
 @bp.route("/products/")
 def products() -> Any:
-    search = request.args.get("q", "").strip() or None
+    search = text_arg("q")
     sort_raw = request.args.get("sort", "name")
     sort = ProductSort(sort_raw) if sort_raw in PRODUCT_SORTS else ProductSort.NAME
     page = page_number()

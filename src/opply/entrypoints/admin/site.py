@@ -27,12 +27,14 @@ from flask import (
     url_for,
 )
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter, ValidationError
 from werkzeug.wrappers.response import Response as BaseResponse
 
 from opply.application.auth import GetActiveStaff
 from opply.application.dto import Page
 from opply.domain import errors as de
 from opply.entrypoints.admin.forms import FormError
+from opply.entrypoints.api.schemas import UNSAFE_TEXT_MESSAGE, unsafe_text
 from opply.entrypoints.container import Container
 
 log = logging.getLogger("opply.admin")
@@ -134,6 +136,25 @@ def _template_globals() -> dict[str, Any]:
 @bp.app_template_filter("admin_datetime")
 def _format_datetime(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def text_arg(name: str) -> str | None:
+    """A filter typed into a search box (trimmed; None when empty). Text the database cannot
+    take is refused with a 422 page that says so."""
+    value = request.args.get(name, "").strip()
+    if unsafe_text(value):
+        abort(422, description=f"{name}: {UNSAFE_TEXT_MESSAGE}")
+    return value or None
+
+
+class PlainText(BaseConverter):
+    """A path segment of text the database can take (a username); anything else matches no
+    page (404), since no such record can exist."""
+
+    def to_python(self, value: str) -> str:
+        if unsafe_text(value):
+            raise ValidationError()
+        return value
 
 
 def page_number() -> int:

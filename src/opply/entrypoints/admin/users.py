@@ -21,7 +21,8 @@ from opply.application.users import (
 )
 from opply.domain import errors as de
 from opply.entrypoints.admin import forms
-from opply.entrypoints.admin.site import PAGE_SIZE, act, bp, page_number, pager
+from opply.entrypoints.admin.site import PAGE_SIZE, act, bp, page_number, pager, text_arg
+from opply.entrypoints.api.schemas import InputSchema
 from opply.entrypoints.container import Container
 
 list_users: ListUsers = Provide[Container.list_users]
@@ -31,7 +32,7 @@ set_password: SetPassword = Provide[Container.set_password]
 set_user_active: SetUserActive = Provide[Container.set_user_active]
 
 
-class PasswordForm(ma.Schema):
+class PasswordForm(InputSchema):
     # The password rules themselves (length, common passwords) are the use case's.
     password = ma.fields.String(
         required=True,
@@ -46,7 +47,7 @@ class NewUserForm(PasswordForm):
     is_staff = ma.fields.Boolean(load_default=False)
 
 
-class ActiveForm(ma.Schema):
+class ActiveForm(InputSchema):
     active = ma.fields.Boolean(required=True)
 
 
@@ -57,7 +58,7 @@ ACTIVE = ActiveForm()
 
 @bp.route("/users/")
 def users() -> Any:
-    search = request.args.get("q", "").strip() or None
+    search = text_arg("q")
     page = page_number()
     found = list_users(UserFilter(search=search), PageRequest(page=page, page_size=PAGE_SIZE))
     return render_template(
@@ -87,12 +88,12 @@ def user_new() -> Any:
     return render_template("admin/user_form.html", form=form)
 
 
-@bp.route("/users/<username>/")
+@bp.route("/users/<plain:username>/")
 def user_detail(username: str) -> Any:
     return render_template("admin/user_detail.html", user=get_user(username))
 
 
-@bp.route("/users/<username>/password/", methods=["POST"])
+@bp.route("/users/<plain:username>/password/", methods=["POST"])
 def user_password(username: str) -> Any:
     return act(
         lambda: set_password(username, forms.parse(PASSWORD, request.form)["password"]),
@@ -101,7 +102,7 @@ def user_password(username: str) -> Any:
     )
 
 
-@bp.route("/users/<username>/active/", methods=["POST"])
+@bp.route("/users/<plain:username>/active/", methods=["POST"])
 def user_active(username: str) -> Any:
     active = forms.parse(ACTIVE, request.form)["active"]
     return act(

@@ -7,6 +7,7 @@ money travels as a decimal string with two places.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -107,12 +108,44 @@ def _id_field(**kwargs: Any) -> ma.fields.Integer:
     return ma.fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
 
 
-class StrictSchema(ma.Schema):
+# What PostgreSQL refuses to store or compare in text (and SQLite would accept): the NUL
+# character, and UTF-16 surrogates that do not pair into a character (JSON can carry them).
+UNSAFE_TEXT = re.compile("[\x00\ud800-\udfff]")
+UNSAFE_TEXT_MESSAGE = "Must not contain NUL characters or unpaired surrogates."
+
+
+def unsafe_text(value: Any) -> bool:
+    return isinstance(value, str) and UNSAFE_TEXT.search(value) is not None
+
+
+class InputSchema(ma.Schema):
+    """Base of every schema that reads what a client sends (API and admin forms alike).
+
+    Before anything else, each declared field's text is checked for what the database cannot
+    take, so such text is a 422 naming the field instead of a database error."""
+
+    @ma.pre_load
+    def _refuse_unsafe_text(self, data: Any, **_: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        problems = {}
+        for name, field in self.load_fields.items():
+            key = field.data_key or name
+            value = data.get(key)
+            values = value if isinstance(value, list | tuple) else [value]
+            if any(unsafe_text(item) for item in values):
+                problems[key] = [UNSAFE_TEXT_MESSAGE]
+        if problems:
+            raise ma.ValidationError(problems)
+        return data
+
+
+class StrictSchema(InputSchema):
     class Meta:
         unknown = ma.RAISE
 
 
-class QuerySchema(ma.Schema):
+class QuerySchema(InputSchema):
     class Meta:
         unknown = ma.EXCLUDE
 
