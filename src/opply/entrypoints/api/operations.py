@@ -44,12 +44,27 @@ def errors(*classes: ErrorClass) -> Callable[[F], F]:
     return Blueprint.doc(**{ERRORS_KEY: {error_key(cls): True for cls in classes}})
 
 
-def operation(operation_id: str, *classes: ErrorClass) -> Callable[[F], F]:
-    """Name an operation (its stable ``operationId``: generated clients call it by this name)
-    and document the errors of its own it answers."""
-    return Blueprint.doc(
-        operationId=operation_id, **{ERRORS_KEY: {error_key(cls): True for cls in classes}}
-    )
+def operation(
+    operation_id: str, *classes: ErrorClass, links: dict[int, dict[str, dict[str, str]]] | None = None
+) -> Callable[[F], F]:
+    """Name an operation (its stable ``operationId``: generated clients call it by this name),
+    document the errors of its own it answers, and, with ``links`` (``{status: {operationId:
+    {parameter: expression}}}``), which operations can follow it with values from its answer."""
+    doc: dict[str, Any] = {
+        "operationId": operation_id,
+        ERRORS_KEY: {error_key(cls): True for cls in classes},
+    }
+    if links:
+        doc["responses"] = {
+            str(status): {
+                "links": {
+                    target: {"operationId": target, "parameters": parameters}
+                    for target, parameters in targets.items()
+                }
+            }
+            for status, targets in links.items()
+        }
+    return Blueprint.doc(**doc)
 
 
 class ProblemResponsesPlugin(BasePlugin):

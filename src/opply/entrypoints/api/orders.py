@@ -92,6 +92,19 @@ class Orders(MethodView):
         UnknownProducts,
         DuplicateProductLine,
         IdempotencyKeyReused,
+        links={
+            201: {
+                target: {"order_id": "$response.body#/id"}
+                for target in (
+                    "getOrder",
+                    "cancelOrder",
+                    "getAnyOrder",
+                    "shipOrder",
+                    "deliverOrder",
+                    "cancelAnyOrder",
+                )
+            }
+        },
     )
     def post(self, body: dict[str, Any], idempotency_key: str | None = None) -> Any:
         """Place an order: all lines or nothing

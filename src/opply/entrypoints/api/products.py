@@ -80,7 +80,18 @@ class Products(MethodView):
         example={k: v for k, v in PRODUCT_EXAMPLE.items() if k != "id"},
     )
     @blp.response(201, ProductSchema, example=PRODUCT_EXAMPLE)
-    @operation("createProduct", InvalidName, InvalidSku, SkuTaken)
+    @operation(
+        "createProduct",
+        InvalidName,
+        InvalidSku,
+        SkuTaken,
+        links={
+            201: {
+                target: {"product_id": "$response.body#/id"}
+                for target in ("getProduct", "updateProduct", "restockProduct")
+            }
+        },
+    )
     def post(self, body: dict[str, Any]) -> Any:
         """Create a product (staff)
 

@@ -73,7 +73,12 @@ def _moved(status: str, at: str) -> dict[str, Any]:
 class ShipOrder(MethodView):
     @staff_only
     @blp.response(200, StaffOrderSchema, example=_moved("shipped", "shipped_at"))
-    @operation("shipOrder", OrderNotFound, InvalidStatusTransition)
+    @operation(
+        "shipOrder",
+        OrderNotFound,
+        InvalidStatusTransition,
+        links={200: {"deliverOrder": {"order_id": "$response.body#/id"}}},
+    )
     def post(self, order_id: int) -> Any:
         """Ship an order: placed -> shipped (staff)"""
         return move_order(order_id, OrderAction.SHIP)
