@@ -44,8 +44,11 @@ def errors(*classes: ErrorClass) -> Callable[[F], F]:
     return Blueprint.doc(**{ERRORS_KEY: {error_key(cls): True for cls in classes}})
 
 
+Links = dict[int, dict[str, dict[str, str]]]
+
+
 def operation(
-    operation_id: str, *classes: ErrorClass, links: dict[int, dict[str, dict[str, str]]] | None = None
+    operation_id: str, *classes: ErrorClass, links: Links | None = None
 ) -> Callable[[F], F]:
     """Name an operation (its stable ``operationId``: generated clients call it by this name),
     document the errors of its own it answers, and, with ``links`` (``{status: {operationId:
