@@ -11,7 +11,7 @@ writer in the wrong one. SQLite has one engine for both.
 from __future__ import annotations
 
 import logging
-import time
+import select
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, exc
@@ -23,10 +23,32 @@ from opply.adapters.orm import start_mappers
 log = logging.getLogger("opply.database")
 
 WRITE_OPTION = "opply_write"
-# A pooled connection idle for longer than this is pinged before use. One busy within this
-# window is not: a "SELECT 1" round trip before every transaction cost a fifth of an order's
-# time under load (docs/performance.md).
-PING_AFTER_IDLE_SECONDS = 5.0
+
+# SQLSTATEs that mean "the server cannot serve this connection now": class 08 (connection
+# exceptions), the server shutting down or terminating us (57P01-57P03), too many connections.
+UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True when ``error`` says the database could not be reached or dropped the connection
+    (as opposed to refusing the statement): nothing is wrong with the request, and trying
+    again later can succeed."""
+    if isinstance(error, exc.TimeoutError):  # no pooled connection free within pool_timeout
+        return True
+    if not isinstance(error, exc.DBAPIError):
+        return False
+    if error.connection_invalidated:  # SQLAlchemy's own verdict: the connection is gone
+        return True
+    original = error.orig
+    sqlstate = getattr(original, "pgcode", None)
+    if sqlstate:
+        return sqlstate.startswith("08") or sqlstate in UNAVAILABLE_SQLSTATES
+    module = type(original).__module__
+    if module.startswith("psycopg2"):
+        # No SQLSTATE: libpq's own failure (refused, unreachable, closed unexpectedly).
+        return isinstance(error, exc.OperationalError)
+    # SQLite: another process holds the write lock beyond busy_timeout.
+    return isinstance(error, exc.OperationalError) and "database is locked" in str(original)
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -62,7 +84,16 @@ def make_read_engine(
 def _server_engine(url: Any, **options: Any) -> Engine:
     connect_args: dict[str, Any] = {}
     if make_url(url).get_backend_name() == "postgresql":
-        connect_args = {"connect_timeout": 5, "application_name": "opply"}
+        connect_args = {
+            "connect_timeout": 5,
+            "application_name": "opply",
+            # A peer that vanished without closing (a failed-over host) is noticed in about a
+            # minute instead of the kernel's two hours.
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+        }
     engine = create_engine(
         url,
         pool_timeout=10,
@@ -70,34 +101,38 @@ def _server_engine(url: Any, **options: Any) -> Engine:
         connect_args=connect_args,
         **options,
     )
-    _ping_idle_connections(engine)  # a restarted database heals without restarting the app
+    _discard_dead_connections(engine)  # a restarted database heals without restarting the app
     return engine
 
 
-def _ping_idle_connections(engine: Engine) -> None:
-    """pool_pre_ping, but only for connections that sat idle in the pool for a while."""
+def _discard_dead_connections(engine: Engine) -> None:
+    """Never hand out a pooled connection the server has closed.
 
-    @event.listens_for(engine.pool, "checkin")
-    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
-        if record is not None:
-            record.info["opply_idle_since"] = time.monotonic()
+    A server that terminates a connection (``pg_terminate_backend``, a restart, a failover's
+    shutdown, an idle timeout) sends a last message and closes its end, so the socket of an
+    idle connection becomes readable; a healthy idle connection's socket has nothing to read.
+    One non-blocking ``poll`` at checkout (microseconds) thus finds what ``pool_pre_ping``'s
+    round trip before every transaction would, without its cost. The pool replaces such a
+    connection with a new one before the request sees it.
+    """
 
     @event.listens_for(engine.pool, "checkout")
-    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        idle_since = record.info.get("opply_idle_since")
-        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
-            return  # new, or in use a moment ago
-        try:
-            cursor = dbapi_connection.cursor()
-            try:
-                cursor.execute("SELECT 1")
-            finally:
-                cursor.close()
-            if not getattr(dbapi_connection, "autocommit", False):
-                dbapi_connection.rollback()
-        except Exception as error:
-            # The pool drops this connection and checks out (or opens) another one.
-            raise exc.DisconnectionError() from error
+    def _checked_out(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if socket_has_news(dbapi_connection):
+            raise exc.DisconnectionError("the server closed this connection while it was idle")
+
+
+def socket_has_news(dbapi_connection: Any) -> bool:
+    """True if an idle connection's socket is readable (the server said something unasked,
+    which on an idle connection means it is closing it) or already closed."""
+    if getattr(dbapi_connection, "closed", 0):
+        return True
+    try:
+        poller = select.poll()
+        poller.register(dbapi_connection.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):
+        return True
 
 
 def _sqlite_engine(url: str, *, echo: bool) -> Engine:

@@ -27,6 +27,7 @@ from sqlalchemy import (
     select,
 )
 
+from opply.adapters.database import is_unavailable
 from opply.adapters.orm import (
     order_lines,
     orders,
@@ -53,7 +54,7 @@ from opply.application.dto import (
     order_line_view,
     order_view,
 )
-from opply.application.unit_of_work import ReadUnitOfWork, UnitOfWorkError
+from opply.application.unit_of_work import ReadUnitOfWork, StoreUnavailable, UnitOfWorkError
 
 PRODUCT_COLUMNS = tuple(products.c[name] for name in ProductView._fields)
 PRODUCT_ORDER: dict[ProductSort, tuple[Any, ...]] = {
@@ -238,24 +239,56 @@ class SqlReadUnitOfWork(ReadUnitOfWork):
     def __init__(self, bind: Engine | Connection) -> None:
         self._bind = bind
         self._connection: Connection | None = None
+        self._may_retry = False
 
     def _begin(self) -> None:
         bind = self._bind
-        self._connection = bind.connect() if isinstance(bind, Engine) else bind
+        self._connection = self._connect(bind) if isinstance(bind, Engine) else bind
+        self._may_retry = isinstance(bind, Engine)
 
     def _end(self) -> None:
         connection, self._connection = self._connection, None
         if connection is not None and connection is not self._bind:
             connection.close()
 
+    @staticmethod
+    def _connect(engine: Engine) -> Connection:
+        try:
+            return engine.connect()
+        except Exception as error:
+            if is_unavailable(error):
+                raise StoreUnavailable("the database cannot be reached") from error
+            raise
+
     def execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]:
         """Run a read. Anything but a SELECT is refused before it reaches the database: on
-        PostgreSQL the read engine is in autocommit, where a write would be kept at once."""
+        PostgreSQL the read engine is in autocommit, where a write would be kept at once.
+
+        A read whose connection is lost on the way runs once more on a new connection (a
+        SELECT changes nothing, so running it twice is harmless); a second loss, or a database
+        that cannot be reached, is ``StoreUnavailable``."""
         if not getattr(statement, "is_select", False):
             raise UnitOfWorkError(f"a read unit of work runs only SELECTs, not {statement!r}")
         if self._connection is None:
             raise UnitOfWorkError("read outside its unit of work (use `with uow.read()`)")
-        return self._connection.execute(statement, parameters)
+        try:
+            return self._connection.execute(statement, parameters)
+        except Exception as error:
+            if not is_unavailable(error):
+                raise
+            if not self._may_retry:
+                raise StoreUnavailable("the connection to the database was lost") from error
+            self._may_retry = False
+        self._connection.close()  # gives the broken connection back to be discarded
+        self._connection = None
+        assert isinstance(self._bind, Engine)
+        self._connection = self._connect(self._bind)
+        try:
+            return self._connection.execute(statement, parameters)
+        except Exception as error:
+            if is_unavailable(error):
+                raise StoreUnavailable("the connection to the database was lost") from error
+            raise
 
     # --- products ------------------------------------------------------------------------
 

@@ -21,10 +21,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from opply.adapters.database import WRITE_OPTION
+from opply.adapters.database import WRITE_OPTION, is_unavailable
 from opply.adapters.orm import idempotency_keys, order_lines, orders, products, refresh_tokens
 from opply.adapters.stock_writes import flush_stock_together
-from opply.application.unit_of_work import WriteUnitOfWork
+from opply.application.unit_of_work import StoreUnavailable, WriteUnitOfWork
 from opply.domain.errors import SkuTaken
 from opply.domain.model import (
     IdempotencyRecord,
@@ -276,8 +276,14 @@ class SqlWriteUnitOfWork(WriteUnitOfWork):
 
     def _begin(self) -> None:
         self.session = self._session_factory()
-        # Seen by the SQLite "begin" hook, which then takes the write lock up front.
-        self.session.connection(execution_options={WRITE_OPTION: True})
+        try:
+            # Seen by the SQLite "begin" hook, which then takes the write lock up front.
+            self.session.connection(execution_options={WRITE_OPTION: True})
+        except Exception as error:
+            self.session.close()
+            if is_unavailable(error):
+                raise StoreUnavailable("the database cannot be reached") from error
+            raise
         self.products = SqlProductRepository(self.session)
         self.orders = SqlOrderRepository(self.session)
         self.users = SqlUserRepository(self.session)
@@ -287,7 +293,23 @@ class SqlWriteUnitOfWork(WriteUnitOfWork):
     def _commit(self) -> None:
         flush_stock_together(self.session)  # e.g. a cancelled order's products, in one UPDATE
         with sku_uniqueness(_edited_sku(self.session)):
+            self.session.flush()
+        try:
             self.session.commit()
+        except Exception as error:
+            if is_unavailable(error):
+                # COMMIT was sent and no answer came back: kept or not, nobody can tell here.
+                raise StoreUnavailable(
+                    "the connection to the database was lost while committing",
+                    outcome_unknown=True,
+                ) from error
+            raise
+
+    def _unavailable(self, error: BaseException) -> StoreUnavailable | None:
+        if is_unavailable(error):
+            # Lost before COMMIT was sent: the server rolled the transaction back.
+            return StoreUnavailable("the connection to the database was lost; nothing was kept")
+        return None
 
     def _rollback(self) -> None:
         self.session.rollback()

@@ -8,6 +8,9 @@
   changing them and committing. Leaving it without ``commit()`` rolls everything back;
   ``commit()`` outside it raises.
 
+Either raises ``StoreUnavailable`` when the store cannot be reached or drops the connection
+(never a driver's own exception): the caller answers "try again", not "bug".
+
 ABCs rather than Protocols, because those rules are behaviour every implementation shares.
 """
 
@@ -40,6 +43,21 @@ from opply.application.ports import (
 
 class UnitOfWorkError(RuntimeError):
     """A unit of work used against its mode: a bug in the caller, never a client's error."""
+
+
+class StoreUnavailable(Exception):
+    """The store could not be reached, or the connection to it was lost mid-way: nothing is
+    wrong with the request, and trying again later can succeed.
+
+    A read, or a write whose commit was never sent, changed nothing. A write whose connection
+    was lost *while committing* may or may not have been kept (``outcome_unknown``): only a
+    retry the store recognises as the same one (an order's Idempotency-Key) is safe then.
+    """
+
+    def __init__(self, detail: str, *, outcome_unknown: bool = False) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.outcome_unknown = outcome_unknown
 
 
 class ReadUnitOfWork(abc.ABC):
@@ -126,11 +144,20 @@ class WriteUnitOfWork(abc.ABC):
             self._rollback()  # a no-op after a commit
         finally:
             self._end()
+        if exc is not None and not isinstance(exc, StoreUnavailable):
+            unavailable = self._unavailable(exc)
+            if unavailable is not None:
+                raise unavailable from exc
 
     def commit(self) -> None:
         if not self._active:
             raise UnitOfWorkError("commit outside its write unit of work (use `with uow.write()`)")
         self._commit()
+
+    def _unavailable(self, error: BaseException) -> StoreUnavailable | None:
+        """``error`` as the store's unavailability (the transaction was not kept), if that is
+        what it means; otherwise None and it propagates as it is."""
+        return None
 
     @abc.abstractmethod
     def _begin(self) -> None: ...

@@ -32,8 +32,10 @@ from werkzeug.wrappers.response import Response as BaseResponse
 
 from opply.application.auth import GetActiveStaff
 from opply.application.dto import Page
+from opply.application.unit_of_work import StoreUnavailable
 from opply.domain import errors as de
 from opply.entrypoints.admin.forms import FormError
+from opply.entrypoints.api.problems import DATABASE_RETRY_AFTER_SECONDS, DatabaseUnavailable
 from opply.entrypoints.api.schemas import UNSAFE_TEXT_MESSAGE, unsafe_text
 from opply.entrypoints.container import Container
 
@@ -195,6 +197,18 @@ def _domain_error(error: de.DomainError) -> Any:
         "admin/error.html", status=error.status, title=error.title, message=error.detail
     )
     return page, error.status
+
+
+@bp.errorhandler(StoreUnavailable)
+def _store_unavailable(error: StoreUnavailable) -> Any:
+    log.warning("database unavailable on %s %s: %r", request.method, request.path, error.__cause__)
+    page = render_template(
+        "admin/error.html",
+        status=DatabaseUnavailable.status,
+        title=DatabaseUnavailable.title,
+        message="The database cannot be reached right now; try again in a moment.",
+    )
+    return page, DatabaseUnavailable.status, {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
 
 
 @bp.errorhandler(HTTPException)

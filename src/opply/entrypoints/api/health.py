@@ -26,7 +26,7 @@ engine: Engine = Provide[Container.engine]
 @blp.route("/healthz")
 class Health(MethodView):
     @blp.response(200, StatusSchema, example={"status": "ok"})
-    @operation("checkHealth")
+    @operation("checkHealth", uses_database=False)
     def get(self) -> Any:
         """The process is up
 
@@ -37,7 +37,7 @@ class Health(MethodView):
 @blp.route("/readyz")
 class Ready(MethodView):
     @blp.response(200, StatusSchema, example={"status": "ok"})
-    @operation("checkReadiness", ServiceUnavailable)
+    @operation("checkReadiness", ServiceUnavailable, uses_database=False)
     def get(self) -> Any:
         """The database answers
 

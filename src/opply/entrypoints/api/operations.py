@@ -25,6 +25,7 @@ from flask_smorest import Blueprint
 
 from opply.entrypoints.api.problems import (
     BadRequest,
+    DatabaseUnavailable,
     ErrorClass,
     InternalError,
     PayloadTooLarge,
@@ -48,11 +49,17 @@ Links = dict[int, dict[str, dict[str, str]]]
 
 
 def operation(
-    operation_id: str, *classes: ErrorClass, links: Links | None = None
+    operation_id: str,
+    *classes: ErrorClass,
+    links: Links | None = None,
+    uses_database: bool = True,
 ) -> Callable[[F], F]:
     """Name an operation (its stable ``operationId``: generated clients call it by this name),
     document the errors of its own it answers, and, with ``links`` (``{status: {operationId:
-    {parameter: expression}}}``), which operations can follow it with values from its answer."""
+    {parameter: expression}}}``), which operations can follow it with values from its answer.
+    Every operation that ``uses_database`` can answer 503 ``database_unavailable``."""
+    if uses_database:
+        classes = (*classes, DatabaseUnavailable)
     doc: dict[str, Any] = {
         "operationId": operation_id,
         ERRORS_KEY: {error_key(cls): True for cls in classes},

@@ -17,6 +17,7 @@ import marshmallow as ma
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from opply.application.unit_of_work import StoreUnavailable
 from opply.domain import errors as de
 
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -77,6 +78,38 @@ class InternalError(HttpProblem):
 
 class ServiceUnavailable(HttpProblem):
     code, status, title = "service_unavailable", 503, "Service unavailable"
+
+
+class DatabaseUnavailable(HttpProblem):
+    """The database could not be reached or dropped the connection (``StoreUnavailable``)."""
+
+    code, status, title = "database_unavailable", 503, "Database unavailable"
+
+
+# Seconds a client should wait before retrying after a lost database: a restart or a pooler's
+# reconnect takes a few; a managed failover longer, and the client's backoff covers that.
+DATABASE_RETRY_AFTER_SECONDS = 2
+
+
+def database_problem(error: StoreUnavailable) -> Response:
+    """503 for a database that could not serve the request. A retry is always safe: a read or a
+    write whose commit was never sent changed nothing, and a write lost while committing is an
+    order the client retries with the same Idempotency-Key (answered from what was kept)."""
+    log.warning(
+        "database unavailable on %s %s: %s (%s)",
+        request.method,
+        request.path,
+        error.detail,
+        repr(error.__cause__),
+    )
+    detail = "The database cannot be reached right now; try again shortly"
+    if error.outcome_unknown:
+        detail += " (an order retried with the same Idempotency-Key is placed at most once)"
+    return problem(
+        DatabaseUnavailable,
+        detail,
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
 
 
 ErrorClass = type[de.DomainError] | type[HttpProblem]
@@ -255,6 +288,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HttpProblem)
     def _http(error: HttpProblem) -> Response:
         return problem(error, headers=error.headers)
+
+    @app.errorhandler(StoreUnavailable)
+    def _store(error: StoreUnavailable) -> Response:
+        return database_problem(error)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
