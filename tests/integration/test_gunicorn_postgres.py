@@ -8,7 +8,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ from opply.domain.model import OrderStatus
 from opply.entrypoints.container import Container
 from tests.integration import factories as f
 from tests.integration.conftest import Database, build_test_container
+from tests.integration.servers import child_pids, free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -94,35 +94,13 @@ def database(postgres_database: Database) -> Database:
     return postgres_database
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command name is in parentheses and may hold spaces: the ppid follows the ')'.
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
-
-
 @pytest.fixture(scope="module")
 def server(
     postgres_database: Database, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     """One gunicorn for the module; each test's ``committed_db`` empties the tables after it."""
     tmp_path = tmp_path_factory.mktemp("gunicorn")
-    port = _free_port()
+    port = free_port()
     gunicorn = Path(sys.executable).parent / "gunicorn"
     env = {
         **os.environ,
@@ -172,7 +150,7 @@ def _wait_until_serving(srv: Server) -> None:
             healthy = srv.request("GET", "/healthz").status == 200
         except OSError:
             healthy = False
-        if healthy and len(_children(srv.process.pid)) >= WORKERS:
+        if healthy and len(child_pids(srv.process.pid)) >= WORKERS:
             return
         time.sleep(0.1)
     pytest.fail(f"gunicorn did not serve /healthz with {WORKERS} workers in time\n{srv.log()}")

@@ -5,17 +5,12 @@ refusal to start with a weak SECRET_KEY."""
 
 from __future__ import annotations
 
-import contextlib
-import glob
 import http.client
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -31,7 +26,9 @@ from sqlalchemy.engine import make_url
 
 from opply.entrypoints.app import create_app
 from opply.entrypoints.config import ConfigError, Settings
+from tests.integration import servers
 from tests.integration.conftest import PG_SKIP_REASON, TEST_SECRET
+from tests.integration.servers import Cluster, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -41,13 +38,6 @@ ENTRYPOINT = REPO_ROOT / "docker" / "entrypoint.sh"
 IMAGE_CMD = ["gunicorn", "--config", "gunicorn.conf.py", "opply.entrypoints.wsgi:app"]
 STRONG_SECRET = "production-test-secret-0123456789abcdefghijklmnop"
 MIB = 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def process_env(**values: str) -> dict[str, str]:
@@ -247,61 +237,10 @@ def test_production_refuses_to_start_with_a_weak_secret_key(tmp_path: Path) -> N
 # --- /readyz follows a real PostgreSQL server down and up -----------------------------------------
 
 
-@dataclass
-class Cluster:
-    """A throwaway PostgreSQL server in a temporary folder, driven with pg_ctl."""
-
-    bin_dir: Path
-    root: Path
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres"
-
-    def run(self, *args: str) -> None:
-        command = [str(self.bin_dir / args[0]), *args[1:]]
-        if os.geteuid() == 0:  # the server refuses to run as root
-            command = ["runuser", "-u", "postgres", "--", *command]
-        subprocess.run(command, check=True, capture_output=True, timeout=60)
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self.run(
-            "pg_ctl", "-D", str(self.root / "data"), "-l", str(self.root / "log"),
-            "-o", options, "-w", "start",
-        )  # fmt: skip
-
-    def stop(self, mode: str = "fast") -> None:
-        self.run("pg_ctl", "-D", str(self.root / "data"), "-m", mode, "-w", "stop")
-
-
-def _server_binaries() -> Path:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    on_path = shutil.which("pg_ctl")
-    if found:
-        return Path(found[-1]).parent
-    if on_path:
-        return Path(on_path).parent
-    pytest.fail("PostgreSQL server binaries (initdb, pg_ctl) not found")
-
-
 @pytest.fixture
 def throwaway_cluster() -> Iterator[Cluster]:
-    if not os.environ.get("TEST_DATABASE_URL"):
-        pytest.skip(PG_SKIP_REASON)
-    root = Path(tempfile.mkdtemp(prefix="opply-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
-    cluster = Cluster(_server_binaries(), root, free_port())
-    try:
-        cluster.run("initdb", "-D", str(root / "data"), "-U", "postgres", "-A", "trust", "-N")
-        cluster.start()
+    with servers.throwaway_cluster() as cluster:
         yield cluster
-    finally:
-        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
-            cluster.stop("immediate")
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_readiness_follows_the_database_down_and_back_up_without_a_restart(
