@@ -15,6 +15,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +35,19 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def process_env(**values: str) -> dict[str, str]:
+    """A clean environment for the server: the venv's commands first, nothing of ours leaking."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("OPPLY_", "PROMETHEUS_", "GUNICORN_"))
+        and key not in ("DATABASE_URL", "SECRET_KEY", "WEB_CONCURRENCY", "PORT")
+    }
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(values)
+    return env
 
 
 def child_pids(pid: int) -> list[int]:

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -28,7 +27,7 @@ from opply.entrypoints.app import create_app
 from opply.entrypoints.config import ConfigError, Settings
 from tests.integration import servers
 from tests.integration.conftest import PG_SKIP_REASON, TEST_SECRET
-from tests.integration.servers import Cluster, free_port
+from tests.integration.servers import Cluster, free_port, process_env
 
 pytestmark = pytest.mark.slow
 
@@ -38,19 +37,6 @@ ENTRYPOINT = REPO_ROOT / "docker" / "entrypoint.sh"
 IMAGE_CMD = ["gunicorn", "--config", "gunicorn.conf.py", "opply.entrypoints.wsgi:app"]
 STRONG_SECRET = "production-test-secret-0123456789abcdefghijklmnop"
 MIB = 1024 * 1024
-
-
-def process_env(**values: str) -> dict[str, str]:
-    """A clean environment for the server: the venv's commands first, nothing of ours leaking."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("OPPLY_", "PROMETHEUS_", "GUNICORN_"))
-        and key not in ("DATABASE_URL", "SECRET_KEY", "WEB_CONCURRENCY", "PORT")
-    }
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.update(values)
-    return env
 
 
 @dataclass
