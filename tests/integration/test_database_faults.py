@@ -130,7 +130,7 @@ class Gunicorn:
         accepted = set()
         for table in ("/proc/net/tcp", "/proc/net/tcp6"):
             for line in Path(table).read_text().splitlines()[1:]:
-                local, _, state, *_, inode = line.split()[:10]
+                _, local, _, state, *_, inode = line.split()[:10]
                 if state == "01" and int(local.rsplit(":", 1)[1], 16) == self.port:
                     accepted.add(f"socket:[{inode}]")
         busy = []
