@@ -42,7 +42,7 @@ def process_env(**values: str) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("OPPLY_", "PROMETHEUS_", "GUNICORN_"))
+        if not key.startswith(("OPPLY_", "PROMETHEUS_", "GUNICORN_", "RATELIMIT_"))
         and key not in ("DATABASE_URL", "SECRET_KEY", "WEB_CONCURRENCY", "PORT")
     }
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
