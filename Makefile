@@ -33,14 +33,14 @@ run: install ## migrate, load demo data and serve on :$(PORT) (SQLite unless DAT
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind 0.0.0.0:$(PORT) opply.entrypoints.wsgi:app
 
 lint: install ## ruff, format check, mypy and the import-linter architecture contracts
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 format: install ## apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix src tests
-	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
 
 test: lint ## lint, then every test (PostgreSQL ones need TEST_DATABASE_URL); `make fuzz` apart
 	$(BIN)/python -m pytest -m "not fuzz"

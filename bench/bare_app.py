@@ -103,9 +103,7 @@ ORDER_PAGE = text(
     "LEFT OUTER JOIN order_lines ON order_lines.order_id = picked.id "
     "ORDER BY picked.created_at DESC, picked.id DESC, order_lines.product_id"
 )
-ORDER_COUNT = text(
-    "SELECT count(*) AS count_1 FROM orders WHERE orders.customer_id = :customer_id"
-)
+ORDER_COUNT = text("SELECT count(*) AS count_1 FROM orders WHERE orders.customer_id = :customer_id")
 
 
 def _in_list(count: int) -> str:
@@ -124,9 +122,7 @@ def products_for_update(count: int) -> TextClause:
 @functools.cache
 def stock_update(count: int) -> TextClause:
     """Two products or more: one UPDATE for all (one product: ``ONE_STOCK``, at commit)."""
-    whens = " ".join(
-        f"WHEN (products.id = :id_{k}) THEN :stock_{k}" for k in range(count)
-    )
+    whens = " ".join(f"WHEN (products.id = :id_{k}) THEN :stock_{k}" for k in range(count))
     return text(
         f"UPDATE products SET quantity_in_stock=CASE {whens} "
         f"ELSE products.quantity_in_stock END WHERE products.id IN ({_in_list(count)})"
@@ -142,9 +138,7 @@ def insert_lines(count: int) -> TextClause:
             "(" + ", ".join(f":{name}__{k}" for name in ("order_id", *LINE_COLUMNS)) + ")"
             for k in range(count)
         )
-    return text(
-        f"INSERT INTO order_lines (order_id, {', '.join(LINE_COLUMNS)}) VALUES {values}"
-    )
+    return text(f"INSERT INTO order_lines (order_id, {', '.join(LINE_COLUMNS)}) VALUES {values}")
 
 
 # --- wire format ------------------------------------------------------------------------------
@@ -465,4 +459,3 @@ def engines(app: Flask) -> tuple[Engine, Engine]:
     """The app's write and read engines (for the bench's statement trace)."""
     found: tuple[Engine, Engine] = app.extensions["bare_engines"]
     return found
-

@@ -99,7 +99,11 @@ def judge(run: Run, goal: Goal) -> tuple[bool, str] | None:
         share = row.of_bare if row else None
         return None if share is None else (share >= goal.limit, f"{share:.0%}")
     if goal.check == "p99_below":
-        return None if row is None else (row.service.p99_ms < goal.limit, f"{row.service.p99_ms:.1f} ms")
+        return (
+            None
+            if row is None
+            else (row.service.p99_ms < goal.limit, f"{row.service.p99_ms:.1f} ms")
+        )
     if goal.check in ("cost_at_most", "same_statements"):
         both = _both(run, goal)
         if both is None:
@@ -129,7 +133,9 @@ def goals(run: Run, all_goals: Sequence[Goal]) -> str:
         if verdict is not None:
             met, detail = verdict
             mark = "met" if met else "NOT MET"
-            lines.append(f"  [{mark}] {goal.text} (issue {goal.issue})" + (f": {detail}" if detail else ""))
+            lines.append(
+                f"  [{mark}] {goal.text} (issue {goal.issue})" + (f": {detail}" if detail else "")
+            )
     return "\n".join(lines)
 
 

@@ -170,10 +170,30 @@ class Goal:
 
 
 GOALS: tuple[Goal, ...] = (
-    Goal(issue="12", text="list >= 75% of the bare app", check="of_bare", scenario="list", limit=0.75),
-    Goal(issue="12", text="order >= 75% of the bare app", check="of_bare", scenario="order2", limit=0.75),
-    Goal(issue="7, 12", text="list >= 12% of its ceiling", check="of_ceiling", scenario="list", limit=0.12),
-    Goal(issue="7, 12", text="order >= 20% of its ceiling", check="of_ceiling", scenario="order2", limit=0.20),
+    Goal(
+        issue="12", text="list >= 75% of the bare app", check="of_bare", scenario="list", limit=0.75
+    ),
+    Goal(
+        issue="12",
+        text="order >= 75% of the bare app",
+        check="of_bare",
+        scenario="order2",
+        limit=0.75,
+    ),
+    Goal(
+        issue="7, 12",
+        text="list >= 12% of its ceiling",
+        check="of_ceiling",
+        scenario="list",
+        limit=0.12,
+    ),
+    Goal(
+        issue="7, 12",
+        text="order >= 20% of its ceiling",
+        check="of_ceiling",
+        scenario="order2",
+        limit=0.20,
+    ),
     Goal(issue="12", text="the bare app sends the service's SQL", check="bare_sends_same_sql"),
     Goal(issue="7", text="order p99 < 50 ms", check="p99_below", scenario="order2", limit=50),
     Goal(

@@ -76,9 +76,7 @@ def start(
     command += ["--pythonpath", str(BENCH), app]
     env = _environment(knobs, database_url, secret_key, port)
     with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603
-            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     server = Server(name, process, f"http://127.0.0.1:{port}", log)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

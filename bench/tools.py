@@ -23,7 +23,7 @@ def wrk_path() -> str:
     if found:
         return found
     say("wrk is missing: apt-get install -y wrk")
-    subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True)  # noqa: S607
+    subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True)
     found = shutil.which("wrk")
     if not found:
         raise SystemExit("wrk could not be installed")
@@ -60,14 +60,12 @@ def _wrk_once(knobs: Knobs, base: str, args: list[str], seconds: int) -> dict[st
     command = [wrk_path(), "-t2", f"-c{knobs.connections}", "--timeout", "10s"]
     command += ["-s", str(BENCH / "wrk.lua"), f"-d{seconds}s", base, "--", *args]
     command.append(uuid.uuid4().hex[:12])
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout  # noqa: S603
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     line = next(ln for ln in out.splitlines() if ln.startswith("WRKJSON "))
     return dict(json.loads(line.removeprefix("WRKJSON ")))
 
 
-def wrk(
-    knobs: Knobs, base: str, args: list[str], profile: tuple[Path, int] | None = None
-) -> Load:
+def wrk(knobs: Knobs, base: str, args: list[str], profile: tuple[Path, int] | None = None) -> Load:
     """A warm-up, then the measured run; ``profile`` (a file, a worker's PID): py-spy records
     that worker meanwhile."""
     _wrk_once(knobs, base, args, knobs.warmup)
@@ -91,7 +89,7 @@ def _start_profiler(knobs: Knobs, target: Path, pid: int) -> subprocess.Popen[by
     """py-spy on one worker; only samples holding the GIL: Python's own CPU time, not waits."""
     command = [str(BIN / "py-spy"), "record", "--nonblocking", "--gil", "-r", "200"]
     command += ["-d", str(knobs.seconds), "-f", "raw", "-o", str(target), "-p", str(pid)]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def pgbench(knobs: Knobs, database_url: str, script: Path, variables: dict[str, int]) -> float:
@@ -106,7 +104,7 @@ def pgbench(knobs: Knobs, database_url: str, script: Path, variables: dict[str, 
     env = dict(os.environ)
     if url.password:
         env["PGPASSWORD"] = url.password
-    out = subprocess.run(command, capture_output=True, text=True, env=env, check=False)  # noqa: S603
+    out = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if out.returncode != 0:
         raise SystemExit(f"pgbench {script.name} failed:\n{out.stdout}\n{out.stderr}")
     for line in out.stdout.splitlines():
