@@ -146,7 +146,7 @@ def token_calls(app: Flask, token: str) -> dict[str, Callable[[int], None]]:
 
 @contextmanager
 def profiled(name: str, out: Any) -> Iterator[None]:
-    if PROFILE != name:
+    if name != PROFILE:
         yield
         return
     profile = cProfile.Profile(time.process_time)
