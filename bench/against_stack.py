@@ -32,7 +32,11 @@ from tools import Load, pgbench, pgbench_path, wrk, wrk_path
 BALANCER = "http://127.0.0.1:8080"
 INSTANCE = "http://127.0.0.1:8001"
 POOLER_PORT = 6432
-DATABASE_URL = os.environ.get("STACK_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/stack"
+DATABASE_URL = (
+    make_url(os.environ.get("STACK_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/stack")
+    .set(drivername="postgresql+psycopg2")  # the driver the project installs
+    .render_as_string(hide_password=False)
+)
 CUSTOMERS = [f"bench-customer{i:02d}" for i in range(1, 11)]  # the login limits allow 10 a minute
 SKU_PREFIX = "BENCH-"
 NOT_RUNNING = (

@@ -86,7 +86,9 @@ def _order(lines: int, *, bare: bool = False, stack: bool = False) -> Scenario:
     )
 
 
-def _list(key: str, name: str, page: int, *, before: Before = "", bare: bool = False) -> Scenario:
+def _list(
+    key: str, name: str, page: int, *, before: Before = "", bare: bool = False, stack: bool = False
+) -> Scenario:
     path = LIST if page == 1 else f"{LIST}?page={page}"
     return Scenario(
         key=key,
@@ -95,13 +97,13 @@ def _list(key: str, name: str, page: int, *, before: Before = "", bare: bool = F
         probe=Probe(path=path),
         ceiling=Ceiling(script="list", offset=(page - 1) * PAGE_SIZE),
         bare=bare,
-        stack=page == 1,
+        stack=stack,
         before=before,
     )
 
 
 SCENARIOS: tuple[Scenario, ...] = (
-    _list("list", "product list page 1", 1, bare=True),
+    _list("list", "product list page 1", 1, bare=True, stack=True),
     _list("deep", f"product list page {DEEP_PAGE} (92%)", DEEP_PAGE),
     Scenario(
         key="detail",
