@@ -76,7 +76,7 @@ class Bench:
             self.knobs.profile_dir.mkdir(parents=True, exist_ok=True)
             target = self.knobs.profile_dir / f"{server.name}-{scenario.key}.txt"
             profile = (target, server.worker_pids()[0])
-        say(f"{scenario.name} on the {server.name}: {self.knobs.warmup} s + {self.knobs.seconds} s")
+        say(f"{scenario.name}, {server.name}: {self.knobs.warmup} s + {self.knobs.seconds} s")
         return Row(scenario, wrk(self.knobs, server.base, args, profile))
 
 
@@ -157,7 +157,7 @@ def bench_local(knobs: Knobs) -> Run:
         with ExitStack() as on_exit:
             service = start(knobs, "service", SERVICE_APP, url, secret, workdir)
             on_exit.callback(service.stop)
-            bare = start(knobs, "bare app", BARE_APP, url, secret, workdir)
+            bare = start(knobs, "bare", BARE_APP, url, secret, workdir)
             on_exit.callback(bare.stop)
             placeholders, tokens = prepare(service, workdir)
             probes = Probes(url, secret, tokens)
