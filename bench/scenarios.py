@@ -256,3 +256,17 @@ GOALS: tuple[Goal, ...] = (
     Goal(issue="7", text="no errors in any scenario", check="no_errors"),
     Goal(issue="7", text="stock books balance", check="books_balance"),
 )
+
+
+def _check(scenarios: tuple[Scenario, ...], goals: tuple[Goal, ...]) -> None:
+    """A goal naming no scenario would silently never be judged: refuse it at once."""
+    keys = [s.key for s in scenarios]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"two scenarios share a key: {keys}")
+    for goal in goals:
+        for key in (goal.scenario, goal.versus):
+            if key and key not in keys:
+                raise ValueError(f"goal {goal.text!r} names no scenario {key!r}")
+
+
+_check(SCENARIOS, GOALS)
