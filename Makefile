@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run migrate demo lint format test test-unit test-integration fuzz bench \
+.PHONY: help install run migrate demo lint format test test-unit test-integration fuzz bench bench-quick \
         build up down logs clean demo-local lock
 
 help:
@@ -33,14 +33,14 @@ run: install ## migrate, load demo data and serve on :$(PORT) (SQLite unless DAT
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind 0.0.0.0:$(PORT) opply.entrypoints.wsgi:app
 
 lint: install ## ruff, format check, mypy and the import-linter architecture contracts
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 format: install ## apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix src tests
-	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
 
 test: lint ## lint, then every test (PostgreSQL ones need TEST_DATABASE_URL); `make fuzz` apart
 	$(BIN)/python -m pytest -m "not fuzz"
@@ -76,8 +76,11 @@ demo: ## load the demo catalogue and demo users into the compose database
 lock: install ## pin the runtime dependencies the image installs (requirements.lock)
 	$(BIN)/python docker/lock_requirements.py requirements.lock
 
-bench: install ## load-test the service beside its pgbench ceiling on a throwaway PostgreSQL (~4 min)
+bench: install ## load-test the service beside a bare handler and its pgbench ceiling (~6 min); BENCH_TARGET=stack for the stack
 	$(BIN)/python bench/run.py
+
+bench-quick: install ## every bench scenario for a second or two: does the bench work (figures mean nothing)
+	$(BIN)/python bench/run.py --quick
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .hypothesis
