@@ -77,9 +77,9 @@ KEPT_ANSWER = text(
     "AND idempotency_keys.key = :key_1 AND idempotency_keys.order_id IS NOT NULL"
 )
 KEEP_ANSWER = text(
-    "UPDATE idempotency_keys SET fingerprint=:fingerprint, created_at=:created_at, "
-    "order_id=:order_id, response=:response\\:\\:JSON "
-    "WHERE idempotency_keys.customer_id = :customer_id_1 AND idempotency_keys.key = :key_1"
+    "UPDATE idempotency_keys SET fingerprint=:b_fingerprint, order_id=:b_order_id, "
+    "response=:b_response\\:\\:JSON "
+    "WHERE idempotency_keys.customer_id = :b_customer_id AND idempotency_keys.key = :b_key"
 )
 INSERT_ORDER = text(
     "INSERT INTO orders (customer_id, status, currency, created_at) "
@@ -406,8 +406,8 @@ def take_and_record(
     placed = OrderRow(order_id, "placed", now, None, None, None, CURRENCY)
     body = order_json(placed, [LineRow(**line) for line in lines])
     if key is not None:
-        kept_at = {"customer_id_1": customer_id, "key_1": key, "order_id": order_id}
-        answer = {"fingerprint": digest, "created_at": now, "response": json.dumps(body)}
+        kept_at = {"b_customer_id": customer_id, "b_key": key, "b_order_id": order_id}
+        answer = {"b_fingerprint": digest, "b_response": json.dumps(body)}
         conn.execute(KEEP_ANSWER, {**kept_at, **answer})
     if len(ids) == 1:
         conn.execute(ONE_STOCK, {"quantity_in_stock": left[ids[0]], "products_id": ids[0]})

@@ -10,7 +10,8 @@ of tokens it verified) and resolving the caller (that, plus the per-request user
 Run with `.venv/bin/python bench/cpu_per_request.py [--quick]` (BENCH_DATABASE_URL as for
 `make bench`; CPU_REQUESTS requests per round, 1,000 by default; the least of CPU_ROUNDS rounds,
 3, is printed; CPU_ROWS="word,word" keeps the rows whose name holds one of the words;
-CPU_PROFILE names a row to profile with cProfile, CPU_SORT its order).
+CPU_PROFILE names a row to profile with cProfile, CPU_SORT its order, CPU_CALLERS a pattern of
+functions whose callers to list).
 """
 
 from __future__ import annotations
@@ -155,6 +156,9 @@ def profiled(name: str, out: Any) -> Iterator[None]:
     profile.disable()
     stats = pstats.Stats(profile, stream=out)
     stats.sort_stats(os.environ.get("CPU_SORT", "cumulative")).print_stats(60)
+    callers = os.environ.get("CPU_CALLERS")  # a pattern: who calls the functions it matches
+    if callers:
+        stats.print_callers(callers)
 
 
 def wanted(name: str) -> bool:
