@@ -323,3 +323,18 @@ def test_an_order_whose_connection_dies_before_commit_is_placed_on_the_second_tr
             sql_select(products.c.quantity_in_stock).where(products.c.id == product.id)
         ).scalar_one()
     assert stock == 7
+
+
+def test_leaving_a_write_whose_connection_died_unnoticed_rolls_back_quietly(
+    fresh: Database, admin: Connection
+) -> None:
+    """The server ended the transaction with the connection: the rollback on the way out has
+    nothing to undo, and must not turn into an error of its own (it was a 500)."""
+    uow = SqlUnitOfWork(fresh.read_engine, make_session_factory(fresh.engine))
+    with uow.write() as w:
+        pid = w.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        terminate(admin, pid)
+        dbapi_connection = w.session.connection().connection.dbapi_connection
+        wait_until_closed(dbapi_connection)
+    with uow.read() as reads:  # and the pool hands out a live connection afterwards
+        assert reads.product(1) is None

@@ -324,7 +324,13 @@ class SqlWriteUnitOfWork(WriteUnitOfWork):
         return None
 
     def _rollback(self) -> None:
-        self.session.rollback()
+        try:
+            self.session.rollback()
+        except Exception as error:
+            if not is_unavailable(error):
+                raise
+            # The connection is gone and the server ended its transaction with it: nothing is
+            # left to undo (the error that lost it, if any, is what the caller sees).
 
     def _end(self) -> None:
         self.session.close()
