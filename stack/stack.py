@@ -139,27 +139,33 @@ class Started:
     def alive(self) -> bool:
         """True while the process is still the one we started (not a zombie, not a reuse)."""
         stat = _proc_stat(self.pid)
-        if stat is None or stat[0] == "Z":
+        if stat is None or stat.state == "Z":
             return False
-        return int(stat[19]) == self.start_ticks and _program_of(self.pid) == self.program
+        return stat.start_ticks == self.start_ticks and stat.program == self.program
 
 
-def _proc_stat(pid: int) -> list[str] | None:
-    """``/proc/<pid>/stat`` from the third field (the state) on, or None when it is gone."""
+@dataclass(frozen=True)
+class ProcStat:
+    program: str  # the kernel's name for it: the executed file's name (a script's, not python)
+    state: str
+    start_ticks: int
+
+
+def _proc_stat(pid: int) -> ProcStat | None:
+    """What ``/proc/<pid>/stat`` says, or None when the process is gone."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    # The command name is in parentheses and may hold spaces: the fields follow the last ')'.
-    return raw.rsplit(")", 1)[1].split()
+    # The name is in parentheses and may hold spaces: the other fields follow the last ')'.
+    head, tail = raw.rsplit(")", 1)
+    fields = tail.split()
+    return ProcStat(program=head.split("(", 1)[1], state=fields[0], start_ticks=int(fields[19]))
 
 
 def _program_of(pid: int) -> str:
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return ""
-    return os.path.basename(argv[0].decode(errors="replace")) if argv and argv[0] else ""
+    stat = _proc_stat(pid)
+    return stat.program if stat is not None else ""
 
 
 def _cmdline(pid: int) -> str:
@@ -223,12 +229,12 @@ def launch(
             group=pwd.getpwnam(user).pw_gid if user else None,
             extra_groups=[] if user else None,
         )
-    # Popen returns once the program is executing, so /proc already shows it (for a script,
-    # its interpreter).
+    # Popen returns once the program is executing: the kernel has already named the process
+    # after it (the name is set before the exec reports success).
     stat = _proc_stat(process.pid)
     if stat is None or process.poll() is not None:
         raise StackError(f"{name} did not start:\n{log_tail(name)}")
-    return Started(pid=process.pid, start_ticks=int(stat[19]), program=_program_of(process.pid))
+    return Started(pid=process.pid, start_ticks=stat.start_ticks, program=stat.program)
 
 
 def log_tail(name: str, lines: int = 15) -> str:
@@ -700,6 +706,8 @@ def up() -> None:
     if not _wait(lambda: http_status(LB_PORT, "/readyz") == 200, 30.0, every=0.2):
         raise StackError(f"http://{HOST}:{LB_PORT}/readyz is not 200:\n{log_tail('haproxy')}")
     for name in INSTANCES:
+        # A restart that failed half-way may have left one drained.
+        haproxy_command(f"set server {BACKEND}/{name} state ready")
         wait_server(name, lambda row: row.get("status") == "UP", 15.0)
     say(f"up in {time.monotonic() - began:.1f} s")
     print(
