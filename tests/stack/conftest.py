@@ -33,6 +33,7 @@ STATE = REPO_ROOT / ".stack"
 FIGURES_DIR = STATE / "figures"
 STACK_SCRIPT = REPO_ROOT / "stack" / "stack.py"
 OPPLY = Path(sys.executable).parent / "opply"
+TESTS_APPLICATION_NAME = "opply-stack-tests"  # the tests' own connection, not counted in peaks
 
 _figures: dict[str, dict[str, Any]] = {}
 
@@ -96,7 +97,12 @@ def sql() -> Iterator[Any]:
     what an operator's psql would see."""
     db = stack_database()
     connection = psycopg2.connect(
-        host=db.host, port=db.port, user=db.user, password=db.password or None, dbname=db.name
+        host=db.host,
+        port=db.port,
+        user=db.user,
+        password=db.password or None,
+        dbname=db.name,
+        application_name=TESTS_APPLICATION_NAME,
     )
     connection.autocommit = True
     yield connection
@@ -136,11 +142,12 @@ def backend_counters() -> dict[str, dict[str, int]]:
 
 
 def wait_for_status(server: str, prefix: str, timeout: float) -> float | None:
-    """Seconds until HAProxy reports ``server``'s status starting with ``prefix``."""
-    began = time.monotonic()
-    while time.monotonic() - began < timeout:
+    """The moment (``time.monotonic()``) HAProxy first reports ``server``'s status starting with
+    ``prefix``, polled every 50 ms; None if it does not within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         if haproxy_stats().get(server, {}).get("status", "").startswith(prefix):
-            return time.monotonic() - began
+            return time.monotonic()
         time.sleep(0.05)
     return None
 
@@ -242,8 +249,10 @@ def pgbouncer_peaks(stack_running: None) -> Iterator[None]:
                     peaks["servers"] = max(peaks["servers"], servers)
                 (backends,) = query(
                     direct,
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = %s AND application_name <> %s",
                     db.name,
+                    TESTS_APPLICATION_NAME,
                 )[0]
                 peaks["pg_backends"] = max(peaks["pg_backends"], int(backends))
                 samples += 1
