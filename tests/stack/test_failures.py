@@ -64,9 +64,10 @@ def _send(
 
 
 def _worth_retrying(attempt: Attempt) -> bool:
-    """What a phone retries with the same key: no answer, 503, or the first try still running."""
+    """What a phone retries with the same key: no answer (from the instance: the load balancer's
+    502 or 504, or from the load balancer itself), 503, or the first try still running."""
     return not attempt.outcome[0].isdigit() or attempt.outcome.startswith(
-        ("503", "409 request_in_progress")
+        ("502", "503", "504", "409 request_in_progress")
     )
 
 
