@@ -691,6 +691,13 @@ def up() -> None:
     install_missing()
     STATE.mkdir(exist_ok=True)
     started = load_started()
+    # Every port first, so that a port held by another program stops us before anything starts.
+    ports = {"pgbouncer": (PGBOUNCER_PORT, "pgbouncer"), "haproxy": (LB_PORT, "haproxy")}
+    ports |= {name: (port, "gunicorn") for name, port in INSTANCES.items()}
+    for name, (port, service) in ports.items():
+        current = started.get(name)
+        if current is None or not current.alive():
+            free_port(port, service)
     db = database()
     secret = secret_key()
     create_database(db)
