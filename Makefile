@@ -7,7 +7,7 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed
 
 .PHONY: help install run migrate demo lint format test test-unit test-integration fuzz bench \
-        build up down logs clean demo-local lock
+        build up down logs clean demo-local lock image-test
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -33,9 +33,10 @@ run: install ## migrate, load demo data and serve on :$(PORT) (SQLite unless DAT
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind 0.0.0.0:$(PORT) opply.entrypoints.wsgi:app
 
 lint: install ## ruff, format check, mypy and the import-linter architecture contracts
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests docker
+	$(BIN)/ruff format --check src tests docker
 	$(BIN)/mypy
+	$(BIN)/mypy docker/image_test.py
 	$(BIN)/lint-imports
 
 format: install ## apply ruff's fixes and formatting
@@ -75,6 +76,9 @@ demo: ## load the demo catalogue and demo users into the compose database
 
 lock: install ## pin the runtime dependencies the image installs (requirements.lock)
 	$(BIN)/python docker/lock_requirements.py requirements.lock
+
+image-test: install ## build the Dockerfile with Podman on a debootstrap base, run it on PostgreSQL (root, ~3.5 GB)
+	$(BIN)/python docker/image_test.py
 
 bench: install ## load-test the service beside its pgbench ceiling on a throwaway PostgreSQL (~4 min)
 	$(BIN)/python bench/run.py
