@@ -372,8 +372,8 @@ def container_processes(pid: int) -> list[Process]:
                 line.split(":", 1) for line in (entry / "status").read_text().splitlines()
             )
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-        except (FileNotFoundError, ProcessLookupError):
-            continue  # it exited while we looked
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue  # it exited while we looked, or is the machine's init
 
         def numbers(field: str, status: dict[str, str] = status) -> tuple[int, ...]:
             return tuple(int(n) for n in status[field].split())
