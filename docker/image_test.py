@@ -223,6 +223,12 @@ class Podman:
             raise fail(f"`podman {' '.join(args[:2])}` failed ({result.returncode}):\n{tail}")
         return result
 
+    def remove_leftovers(self) -> None:
+        """Containers an interrupted run left: ours, and the build's working containers."""
+        listed = self.run("ps", "--all", "--external", "--quiet", "--no-trunc")
+        for container in listed.stdout.split():
+            self.run("rm", "--force", container, check=False)
+
     def exists(self, image: str) -> bool:
         return self.run("image", "exists", image, check=False).returncode == 0
 
@@ -234,9 +240,21 @@ class Podman:
 # --- the base ---------------------------------------------------------------------------------
 
 
+def remove_rootfs(rootfs: Path) -> None:
+    """Delete a file system debootstrap made, unmounting first what an interrupted run left
+    mounted in it (/proc, /sys, device nodes): deleting through those would reach the machine's."""
+    if not rootfs.exists():
+        return
+    prefix = str(rootfs.resolve()) + "/"
+    mounted = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    for point in sorted((m for m in mounted if m.startswith(prefix)), key=len, reverse=True):
+        subprocess.run(["umount", "--lazy", point], check=True)
+    shutil.rmtree(rootfs)
+
+
 def make_base(tarball: Path) -> None:
     rootfs = WORK / "rootfs.tmp"
-    shutil.rmtree(rootfs, ignore_errors=True)
+    remove_rootfs(rootfs)
     log = WORK / "debootstrap.log"
     with log.open("w") as out:
         result = subprocess.run(
@@ -262,7 +280,7 @@ def make_base(tarball: Path) -> None:
         check=True,
     )
     partial.rename(tarball)
-    shutil.rmtree(rootfs)
+    remove_rootfs(rootfs)
 
 
 def base_recipe_key() -> str:
@@ -414,7 +432,6 @@ class ImageChecks:
         return result.stdout + result.stderr
 
     def start(self) -> None:
-        self.podman.run("rm", "--force", CONTAINER, check=False)
         environment = {
             "DATABASE_URL": self.database.render_as_string(hide_password=False),
             "SECRET_KEY": secrets.token_urlsafe(48),
@@ -582,6 +599,7 @@ def main() -> int:
         with timings.phase("tools"):
             ensure_tools()
         podman = Podman(podman_environment())
+        podman.remove_leftovers()
         with timings.phase("base"):
             base = base_image(podman, timings)
         with timings.phase("build"):
