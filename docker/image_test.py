@@ -76,8 +76,6 @@ BASE_PRUNE = ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "u
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 IMAGE = "localhost/opply:image-test"
-# The build stage is tagged too, so pruning stale images keeps its cached layers (pip install).
-BUILD_STAGE_IMAGE = "localhost/opply-build:image-test"
 CONTAINER = "opply-image-test"
 APP_UID = 10001  # the Dockerfile's USER
 WORKERS = 2
@@ -325,15 +323,17 @@ def base_image(podman: Podman, timings: Timings) -> str:
 
 
 def build(podman: Podman, base: str) -> None:
-    common = ["build", "--format", "docker", "--network", "host", "--pull=never",
-              "--build-arg", f"PYTHON_IMAGE={base}"]  # fmt: skip
+    # --layers=false: with vfs every cached layer and every step's working container is a full
+    # copy of the file system, which made a build with the layer cache 7 times slower (170 s
+    # against 25 s, pip included) and peak at 6.4 GB of disk. Only the base is worth caching.
     log = WORK / "build.log"
     say(f"building the Dockerfile on {base} (log: {log})")
-    podman.run(*common, "--target", "build", "--tag", BUILD_STAGE_IMAGE, str(ROOT),
-               timeout=1200, log=log)  # fmt: skip
-    podman.run(*common, "--tag", IMAGE, str(ROOT), timeout=1200, log=log)
-    # Earlier builds' images, now untagged; the current ones' layers stay for the next run.
-    podman.run("image", "prune", "--force")
+    podman.run(
+        "build", "--layers=false", "--format", "docker", "--network", "host", "--pull=never",
+        "--build-arg", f"PYTHON_IMAGE={base}", "--tag", IMAGE, str(ROOT),
+        timeout=1200, log=log,
+    )  # fmt: skip
+    podman.run("image", "prune", "--force")  # the previous run's image, now untagged
 
 
 def free_port() -> int:
