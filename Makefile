@@ -77,7 +77,7 @@ demo: ## load the demo catalogue and demo users into the compose database
 lock: install ## pin the runtime dependencies the image installs (requirements.lock)
 	$(BIN)/python docker/lock_requirements.py requirements.lock
 
-image-test: install ## build the Dockerfile with Podman on a debootstrap base, run it on PostgreSQL (root, ~3.5 GB)
+image-test: install ## build the Dockerfile with Podman on a debootstrap base, run it on PostgreSQL (root, 2 GB of disk)
 	$(BIN)/python docker/image_test.py
 
 bench: install ## load-test the service beside its pgbench ceiling on a throwaway PostgreSQL (~4 min)
