@@ -165,9 +165,9 @@ def podman_environment() -> dict[str, str]:
     # Run state lives for one run only: a stale one (after a reboot) would confuse Podman.
     for transient in ("run", "tmp"):
         shutil.rmtree(WORK / transient, ignore_errors=True)
-    # Podman asks for 1048576 files and processes; the VM's hard limits are lower and it may not
-    # raise them, so the container starts with what the machine allows (processes: Podman
-    # itself runs with 32768 here, and a test container needs few).
+    # Podman's default limits are above the VM's hard limits (open files: 20000 here), which it
+    # may not raise: the container gets the machine's hard limit for files, and 4096 processes
+    # (above Podman's own 32768 fails here; a test container needs few).
     nofile = _hard_limit(resource.RLIMIT_NOFILE, 1_048_576)
     nproc = _hard_limit(resource.RLIMIT_NPROC, 4096)
     containers_conf = WORK / "containers.conf"
