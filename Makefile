@@ -7,8 +7,8 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed
 
 .PHONY: help install run migrate demo lint format test test-unit test-integration fuzz bench bench-quick \
-        build up down logs clean demo-local lock stack-up stack-down stack-restart stack-status \
-        stack-test
+        build up down logs clean demo-local lock image-test stack-up stack-down stack-restart \
+        stack-status stack-test
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -34,14 +34,15 @@ run: install ## migrate, load demo data and serve on :$(PORT) (SQLite unless DAT
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind 0.0.0.0:$(PORT) opply.entrypoints.wsgi:app
 
 lint: install ## ruff, format check, mypy and the import-linter architecture contracts
-	$(BIN)/ruff check src tests bench stack
-	$(BIN)/ruff format --check src tests bench stack
+	$(BIN)/ruff check src tests bench stack docker
+	$(BIN)/ruff format --check src tests bench stack docker
 	$(BIN)/mypy
+	$(BIN)/mypy docker/image_test.py
 	$(BIN)/lint-imports
 
 format: install ## apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix src tests bench stack
-	$(BIN)/ruff format src tests bench stack
+	$(BIN)/ruff check --fix src tests bench stack docker
+	$(BIN)/ruff format src tests bench stack docker
 
 test: lint ## lint, then every test (PostgreSQL: TEST_DATABASE_URL; stack: a running stack); `make fuzz` apart
 	$(BIN)/python -m pytest -m "not fuzz"
@@ -76,6 +77,9 @@ demo: ## load the demo catalogue and demo users into the compose database
 
 lock: install ## pin the runtime dependencies the image installs (requirements.lock)
 	$(BIN)/python docker/lock_requirements.py requirements.lock
+
+image-test: install ## build the Dockerfile with Podman on a debootstrap base, run it on PostgreSQL (root, 2 GB of disk)
+	$(BIN)/python docker/image_test.py
 
 bench: install ## load-test the service beside a bare handler and its pgbench ceiling (~6 min); BENCH_TARGET=stack for the stack
 	$(BIN)/python bench/run.py

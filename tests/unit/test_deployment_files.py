@@ -64,6 +64,13 @@ def test_the_image_is_multi_stage_on_a_pinned_slim_python_and_runs_as_non_root()
     assert user.split(":")[0] not in ("root", "0")
 
 
+def test_the_dockerfile_builds_without_fetching_a_frontend_from_a_registry() -> None:
+    # A `# syntax=` parser directive makes BuildKit pull that frontend image first.
+    directives = re.findall(r"^#\s*syntax\s*=.*$", DOCKERFILE.read_text(), re.MULTILINE | re.I)
+
+    assert directives == []
+
+
 def test_the_image_checks_healthz_and_starts_gunicorn_with_its_config_file() -> None:
     text = DOCKERFILE.read_text()
 
