@@ -10,16 +10,11 @@ from flask_smorest import Blueprint
 
 from opply.application.auth import Authenticate, RefreshTokens, RevokeRefreshToken
 from opply.domain.errors import AuthenticationFailed, InvalidToken
-from opply.entrypoints.api.operations import errors, operation
+from opply.entrypoints.api.operations import answers_with_headers, errors, operation
 from opply.entrypoints.api.problems import RateLimited
 from opply.entrypoints.api.schemas import RefreshRequestSchema, TokenPairSchema, TokenRequestSchema
 from opply.entrypoints.container import Container
-from opply.entrypoints.limits import (
-    RATE_LIMIT_HEADERS,
-    login_limits,
-    rate_limit_fields,
-    refresh_limits,
-)
+from opply.entrypoints.limits import login_limits, rate_limit_fields, refresh_limits
 
 blp = Blueprint("auth", __name__, url_prefix="/api/token", description="JWT authentication")
 blp.after_request(rate_limit_fields)
@@ -32,8 +27,11 @@ revoke_refresh_token: RevokeRefreshToken = Provide[Container.revoke_refresh_toke
 
 
 def _rate_limited(func: Any) -> Any:
+    """Document a limited operation: its 429, and the limits' fields on every answer."""
     func = errors(RateLimited)(func)
-    return blp.doc(responses={"429": {"headers": RATE_LIMIT_HEADERS}})(func)
+    return answers_with_headers(
+        "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy"
+    )(func)
 
 
 @blp.route("/")

@@ -84,7 +84,12 @@ class Orders(MethodView):
         OrderCreateSchema(),
         example={"lines": [{"product_id": 7, "quantity": 2}, {"product_id": 9, "quantity": 1}]},
     )
-    @blp.response(201, OrderSchema, example=ORDER_EXAMPLE)
+    @blp.response(
+        201,
+        OrderSchema,
+        example=ORDER_EXAMPLE,
+        headers={"Location": "Location", "Idempotent-Replayed": "Idempotent-Replayed"},
+    )
     @operation(
         "placeOrder",
         OutOfStock,

@@ -33,6 +33,11 @@ class HttpProblem(Exception):
     code: ClassVar[str] = "error"
     status: ClassVar[int] = 500
     title: ClassVar[str] = "Error"
+    # The headers its answer carries (api/headers.py), written into the document with it.
+    sends_headers: ClassVar[tuple[str, ...]] = ()
+    # Answered by the HTTP server before the request reaches the app (so without the app's
+    # headers): gunicorn's limits (opply.entrypoints.gunicorn_worker).
+    before_the_app: ClassVar[bool] = False
 
     def __init__(self, detail: str = "", *, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(detail)
@@ -50,6 +55,7 @@ class RouteNotFound(HttpProblem):
 
 class MethodNotAllowedProblem(HttpProblem):
     code, status, title = "method_not_allowed", 405, "Method not allowed"
+    sends_headers = ("Allow",)
 
 
 class NotAcceptable(HttpProblem):
@@ -58,6 +64,13 @@ class NotAcceptable(HttpProblem):
 
 class PayloadTooLarge(HttpProblem):
     code, status, title = "payload_too_large", 413, "Payload too large"
+
+
+class UriTooLong(HttpProblem):
+    """A request line (method, path and query) longer than the server reads."""
+
+    code, status, title = "uri_too_long", 414, "URI too long"
+    before_the_app = True
 
 
 class UnsupportedMediaType(HttpProblem):
@@ -70,6 +83,14 @@ class ValidationFailed(HttpProblem):
 
 class RateLimited(HttpProblem):
     code, status, title = "rate_limited", 429, "Too many requests"
+    sends_headers = ("Retry-After",)
+
+
+class HeaderFieldsTooLarge(HttpProblem):
+    """A header longer, or more headers, than the server reads."""
+
+    code, status, title = "header_fields_too_large", 431, "Request header fields too large"
+    before_the_app = True
 
 
 class InternalError(HttpProblem):
@@ -84,6 +105,7 @@ class DatabaseUnavailable(HttpProblem):
     """The database could not be reached or dropped the connection (``StoreUnavailable``)."""
 
     code, status, title = "database_unavailable", 503, "Database unavailable"
+    sends_headers = ("Retry-After",)
 
 
 # Seconds a client should wait before retrying after a lost database: a restart or a pooler's
@@ -113,6 +135,17 @@ def database_problem(error: StoreUnavailable) -> Response:
 
 
 ErrorClass = type[de.DomainError] | type[HttpProblem]
+
+
+def headers_sent(error: ErrorClass) -> tuple[str, ...]:
+    """The headers an answer of ``error`` carries besides the app's own (``X-Request-ID``):
+    what ``domain_problem`` adds to a domain error's, or what an HTTP problem declares."""
+    if issubclass(error, HttpProblem):
+        return error.sends_headers
+    names: tuple[str, ...] = ("WWW-Authenticate",) if error.status == 401 else ()
+    if issubclass(error, de.RequestInProgress):
+        names += ("Retry-After",)
+    return names
 
 
 def _concrete(base: ErrorClass) -> list[ErrorClass]:
@@ -147,9 +180,11 @@ HTTP_PROBLEMS: dict[int, type[HttpProblem]] = {
         MethodNotAllowedProblem,
         NotAcceptable,
         PayloadTooLarge,
+        UriTooLong,
         UnsupportedMediaType,
         ValidationFailed,
         RateLimited,
+        HeaderFieldsTooLarge,
         InternalError,
         ServiceUnavailable,
     )
@@ -214,6 +249,7 @@ def domain_problem(error: de.DomainError) -> Response:
         ]
     elif isinstance(error, de.UnknownProducts | de.DuplicateProductLine):
         errors = [{"product_id": pid, "message": error.detail} for pid in error.product_ids]
+    # The headers added here are the ones ``headers_sent`` documents.
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="opply"'
         if isinstance(error, de.InvalidToken):

@@ -79,7 +79,7 @@ class Products(MethodView):
         ProductCreateSchema,
         example={k: v for k, v in PRODUCT_EXAMPLE.items() if k != "id"},
     )
-    @blp.response(201, ProductSchema, example=PRODUCT_EXAMPLE)
+    @blp.response(201, ProductSchema, example=PRODUCT_EXAMPLE, headers={"Location": "Location"})
     @operation(
         "createProduct",
         InvalidName,
