@@ -238,6 +238,21 @@ def test_a_chunked_body_over_one_mebibyte_is_refused_with_413(client: FlaskClien
     _assert_payload_too_large(response)
 
 
+def test_a_chunked_body_over_the_limit_is_ignored_where_no_body_is_read(
+    client: FlaskClient,
+) -> None:
+    # As a declared Content-Length over the limit is: only reading the body is refused.
+    response = client.get(
+        "/healthz",
+        input_stream=io.BytesIO(b"x" * (MIB + 1)),
+        headers={"Transfer-Encoding": "chunked"},
+        environ_overrides={"CONTENT_LENGTH": "", "wsgi.input_terminated": True},
+    )
+
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
 def test_a_small_chunked_body_is_read_as_usual(client: FlaskClient, container: Container) -> None:
     customer = f.user(container)
     body = json.dumps({"username": customer.username, "password": f.PASSWORD}).encode()
