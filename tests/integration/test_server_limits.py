@@ -93,7 +93,8 @@ def assert_problem(answer: tuple[int, dict[str, str], bytes], status: int, code:
     problem = json.loads(body)
     assert problem["status"] == status
     assert problem["code"] == code
-    assert problem["title"] and problem["detail"]
+    assert problem["title"]
+    assert problem["detail"]
 
 
 def test_a_request_line_over_the_limit_is_a_414_problem(server: int) -> None:
