@@ -11,7 +11,6 @@ from flask_smorest import Blueprint
 from opply.application.dto import PageRequest, PlaceOrderCommand
 from opply.application.orders import CancelMyOrder, GetMyOrder, ListMyOrders, PlaceOrder
 from opply.domain.errors import (
-    DuplicateProductLine,
     IdempotencyKeyReused,
     OrderNotCancellable,
     OrderNotFound,
@@ -95,7 +94,8 @@ class Orders(MethodView):
         OutOfStock,
         RequestInProgress,
         UnknownProducts,
-        DuplicateProductLine,
+        # Not DuplicateProductLine: the schema refuses a repeated product first (422
+        # validation_error), so the domain's own check never answers here.
         IdempotencyKeyReused,
         links={
             201: {

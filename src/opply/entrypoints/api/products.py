@@ -18,6 +18,7 @@ from opply.application.products import (
 )
 from opply.domain.errors import (
     InvalidName,
+    InvalidProductField,
     InvalidQuantity,
     InvalidSku,
     ProductNotFound,
@@ -84,6 +85,7 @@ class Products(MethodView):
         "createProduct",
         InvalidName,
         InvalidSku,
+        InvalidProductField,
         SkuTaken,
         links={
             201: {
@@ -112,7 +114,9 @@ class ProductDetail(MethodView):
     @staff_only  # before parsing: no body details for the unauthorised
     @blp.arguments(ProductPatchSchema, example={"price": "13.00"})
     @blp.response(200, ProductSchema, example=PRODUCT_EXAMPLE)
-    @operation("updateProduct", ProductNotFound, InvalidName, InvalidSku, SkuTaken)
+    @operation(
+        "updateProduct", ProductNotFound, InvalidName, InvalidSku, InvalidProductField, SkuTaken
+    )
     def patch(self, body: dict[str, Any], product_id: int) -> Any:
         """Change any of a product's fields but its id (staff)
 
