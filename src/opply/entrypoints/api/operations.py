@@ -157,13 +157,22 @@ def complete(operation: dict[str, Any]) -> None:
     for status, response in responses.items():
         here = [cls for cls in classes if str(cls.status) == status]
         names = _headers(here, {**declared.get(EVERY_ANSWER, {}), **declared.get(status, {})})
-        if names:
-            response["headers"] = {**names, **response.get("headers", {})}
+        found = {**names, **response.get("headers", {})}
+        if found:
+            response["headers"] = {name: _header(header) for name, header in found.items()}
     operation["responses"] = responses
     parameters = list(operation.pop(PARAMETERS_KEY, {}))
     if parameters:
         operation["parameters"] = [*operation.get("parameters", []), *parameters]
     operation.setdefault("security", [])
+
+
+def _header(header: Any) -> Any:
+    """A header named by its component: a reference when it is always sent, else its definition
+    itself (openapi-typescript makes every referenced header required)."""
+    if isinstance(header, str) and not headers.RESPONSE_HEADERS[header]["required"]:
+        return dict(headers.RESPONSE_HEADERS[header])
+    return header
 
 
 def _headers(classes: list[ErrorClass], declared: Mapping[str, bool]) -> dict[str, Any]:

@@ -197,12 +197,19 @@ class ProblemErrorSchema(ma.Schema):
     class Meta:
         unknown = ma.INCLUDE
 
-    field = ma.fields.String(metadata={"description": "Dotted path of the offending field"})
-    location = ma.fields.String(metadata={"description": "json, query, headers or path"})
-    message = ma.fields.String()
-    product_id = ma.fields.Integer()
-    requested = ma.fields.Integer()
-    available = ma.fields.Integer()
+    field = ma.fields.String(
+        metadata={
+            "description": "Dotted path of the offending field",
+            "example": "lines.0.quantity",
+        }
+    )
+    location = ma.fields.String(
+        metadata={"description": "json, query, headers or path", "example": "json"}
+    )
+    message = ma.fields.String(metadata={"example": "Must be greater than or equal to 1."})
+    product_id = ma.fields.Integer(metadata={"description": "The order line's", "example": 7})
+    requested = ma.fields.Integer(metadata={"example": 5})
+    available = ma.fields.Integer(metadata={"description": "In stock now", "example": 2})
 
 
 class ProblemSchema(ma.Schema):
@@ -366,10 +373,18 @@ def problem_response(classes: Iterable[ErrorClass]) -> dict[str, dict[str, Any]]
             "description": "; ".join(f"`{code}`: {found[code].title}" for code in codes),
             "content": {
                 PROBLEM_MIMETYPE: {
+                    # Problem, with ``code`` narrowed to this answer's: generated clients
+                    # type it as exactly these (e.g. "out_of_stock" | "request_in_progress").
                     "schema": {
                         "allOf": [
                             PROBLEM_REF,
-                            {"type": "object", "properties": {"code": {"enum": codes}}},
+                            {
+                                "type": "object",
+                                "required": ["code"],
+                                "properties": {
+                                    "code": {"type": "string", "enum": codes, "example": codes[0]}
+                                },
+                            },
                         ]
                     },
                     "examples": {code: {"value": problem_body(found[code])} for code in codes},

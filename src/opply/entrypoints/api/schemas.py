@@ -104,6 +104,11 @@ class UtcDateTime(ma.fields.DateTime):
         return None if value is None else self.convert(value)
 
 
+# The path parameters' descriptions (the routes' converters give their type and bounds).
+PRODUCT_ID = [{"in": "path", "name": "product_id", "description": "The product's id"}]
+ORDER_ID = [{"in": "path", "name": "order_id", "description": "The order's id"}]
+
+
 def _id_field(**kwargs: Any) -> ma.fields.Integer:
     return ma.fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
 
@@ -467,6 +472,9 @@ class StaffOrderQuerySchema(OrderQuerySchema):
 # --- auth -----------------------------------------------------------------------------------
 
 
+JWT_EXAMPLE = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMiJ9.c2lnbmF0dXJl"
+
+
 class TokenRequestSchema(StrictSchema):
     username = ma.fields.String(
         required=True,
@@ -481,12 +489,20 @@ class TokenRequestSchema(StrictSchema):
 
 
 class TokenPairSchema(ViewSchema):
-    access = ma.fields.String(required=True, metadata={"description": "JWT, 15 minutes"})
-    refresh = ma.fields.String(required=True, metadata={"description": "JWT, 7 days, single use"})
+    access = ma.fields.String(
+        required=True, metadata={"description": "JWT, 15 minutes", "example": JWT_EXAMPLE}
+    )
+    refresh = ma.fields.String(
+        required=True, metadata={"description": "JWT, 7 days, single use", "example": JWT_EXAMPLE}
+    )
 
 
 class RefreshRequestSchema(StrictSchema):
-    refresh = ma.fields.String(required=True, validate=validate.Length(min=1, max=4096))
+    refresh = ma.fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=4096),
+        metadata={"description": "The refresh token of the last pair", "example": JWT_EXAMPLE},
+    )
 
 
 class MeSchema(ViewSchema):
