@@ -587,6 +587,17 @@ def test_every_operation_answers_an_unreachable_database_as_documented(
     assert_documented(document(unreachable_world.client), case, case.send(unreachable_world))
 
 
+# Documented on purpose though no request reaches them: the schema refuses such values first
+# (422 validation_error), and the domain's own check stands behind it.
+BEHIND_THE_SCHEMA = {
+    ("createProduct", 422, "invalid_price"),
+    ("createProduct", 422, "invalid_quantity"),
+    ("updateProduct", 422, "invalid_price"),
+    ("updateProduct", 422, "invalid_quantity"),
+    ("placeOrder", 422, "duplicate_product"),
+}
+
+
 def test_every_documented_code_is_sent_by_a_case_here(client: FlaskClient) -> None:
     spec = document(client)
     documented = set()
@@ -606,7 +617,8 @@ def test_every_documented_code_is_sent_by_a_case_here(client: FlaskClient) -> No
                     documented.add((name, int(status), code))
     driven = {(case.operation, case.status, case.code) for case in CASES}
     driven |= {(name, *answer) for name, answer in UNREACHABLE_ANSWERS.items()}
-    assert documented - driven == set(), "documented, but no case sends it"
+    assert documented - driven - BEHIND_THE_SCHEMA == set(), "documented, but no case sends it"
+    assert documented >= BEHIND_THE_SCHEMA
     assert driven - documented == set(), "sent, but not documented"
     assert set(VALID) == set(operations(spec)), "an operation without a valid call here"
 

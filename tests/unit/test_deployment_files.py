@@ -4,6 +4,7 @@ file's shape, the lock file against pyproject, and example.env against the setti
 from __future__ import annotations
 
 import re
+import secrets
 import subprocess
 import sys
 import tomllib
@@ -16,7 +17,7 @@ from dotenv import dotenv_values
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from opply.entrypoints.config import Settings
+from opply.entrypoints.config import ConfigError, Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO_ROOT / "Dockerfile"
@@ -101,6 +102,11 @@ def test_example_env_configures_a_production_start(monkeypatch: pytest.MonkeyPat
     for name, value in values.items():
         monkeypatch.setenv(name, value or "")
 
+    # As copied, the placeholder key stops production with the command that makes a real one;
+    # with a real key and limits on Redis (the compose stack has one), it starts.
+    with pytest.raises(ConfigError, match=r"placeholder from example\.env.*token_urlsafe"):
+        Settings.from_env(load_dotenv_file=False)
+    monkeypatch.setenv("SECRET_KEY", secrets.token_urlsafe(48))
     settings = Settings.from_env(load_dotenv_file=False)
 
     assert settings.is_production

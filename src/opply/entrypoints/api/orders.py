@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 from opply.application.dto import PageRequest, PlaceOrderCommand
 from opply.application.orders import CancelMyOrder, GetMyOrder, ListMyOrders, PlaceOrder
 from opply.domain.errors import (
+    DuplicateProductLine,
     IdempotencyKeyReused,
     OrderNotCancellable,
     OrderNotFound,
@@ -110,8 +111,7 @@ class Orders(MethodView):
         OutOfStock,
         RequestInProgress,
         UnknownProducts,
-        # Not DuplicateProductLine: the schema refuses a repeated product first (422
-        # validation_error), so the domain's own check never answers here.
+        DuplicateProductLine,
         IdempotencyKeyReused,
         links={
             201: {

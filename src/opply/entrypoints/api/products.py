@@ -18,6 +18,7 @@ from opply.application.products import (
 )
 from opply.domain.errors import (
     InvalidName,
+    InvalidPrice,
     InvalidProductField,
     InvalidQuantity,
     InvalidSku,
@@ -85,8 +86,10 @@ class Products(MethodView):
     @operation(
         "createProduct",
         InvalidName,
-        InvalidSku,
+        InvalidPrice,
         InvalidProductField,
+        InvalidQuantity,
+        InvalidSku,
         SkuTaken,
         links={
             201: {
@@ -119,7 +122,14 @@ class ProductDetail(MethodView):
     @blp.arguments(ProductPatchSchema, example={"price": "13.00"})
     @blp.response(200, ProductSchema, example=PRODUCT_EXAMPLE)
     @operation(
-        "updateProduct", ProductNotFound, InvalidName, InvalidSku, InvalidProductField, SkuTaken
+        "updateProduct",
+        ProductNotFound,
+        InvalidName,
+        InvalidPrice,
+        InvalidProductField,
+        InvalidQuantity,
+        InvalidSku,
+        SkuTaken,
     )
     def patch(self, body: dict[str, Any], product_id: int) -> Any:
         """Change any of a product's fields but its id (staff)
