@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import TEST_SECRET
-from tests.integration.test_production import Output, free_port, process_env, wait_until_healthy
+from tests.integration.servers import free_port, process_env
+from tests.integration.test_production import Output, wait_until_healthy
 
 pytestmark = pytest.mark.slow
 
