@@ -7,7 +7,7 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed
 
 .PHONY: help install run migrate demo lint format test test-unit test-integration fuzz bench \
-        build up down logs clean demo-local lock
+        build up down logs clean demo-local lock clients-test
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -33,14 +33,14 @@ run: install ## migrate, load demo data and serve on :$(PORT) (SQLite unless DAT
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind 0.0.0.0:$(PORT) opply.entrypoints.wsgi:app
 
 lint: install ## ruff, format check, mypy and the import-linter architecture contracts
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests clients
+	$(BIN)/ruff format --check src tests clients
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 format: install ## apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix src tests
-	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests clients
+	$(BIN)/ruff format src tests clients
 
 test: lint ## lint, then every test (PostgreSQL ones need TEST_DATABASE_URL); `make fuzz` apart
 	$(BIN)/python -m pytest -m "not fuzz"
@@ -76,8 +76,12 @@ demo: ## load the demo catalogue and demo users into the compose database
 lock: install ## pin the runtime dependencies the image installs (requirements.lock)
 	$(BIN)/python docker/lock_requirements.py requirements.lock
 
+clients-test: install ## redocly lint, spec validation and three generated clients through the mobile flow, live on a throwaway PostgreSQL (needs Node 20.19+)
+	$(BIN)/python clients/run.py
+
 bench: install ## load-test the service beside its pgbench ceiling on a throwaway PostgreSQL (~4 min)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .hypothesis clients/node_modules \
+	       clients/generated

@@ -204,6 +204,10 @@ PRODUCT_FIELDS = "name, sku, description, unit, price, vat_rate, quantity_in_sto
 
 
 class ProductCreateSchema(StrictSchema):
+    """A new product. A field left out gets the default its description names, which
+    ``NewProduct`` holds: the document states it in words, not as a schema ``default``, which
+    openapi-typescript would turn into a property every client must send."""
+
     name = ma.fields.String(
         required=True, metadata={"example": "Oat flour 25kg"}, validate=_name_length
     )
@@ -217,14 +221,16 @@ class ProductCreateSchema(StrictSchema):
         },
     )
     description = ma.fields.String(
-        load_default="",
         validate=_description_length,
-        metadata={"example": "Fine-milled, gluten-free", "widget": "textarea"},
+        metadata={
+            "example": "Fine-milled, gluten-free",
+            "widget": "textarea",
+            "description": 'Default: "" (none)',
+        },
     )
     unit = ma.fields.String(
-        load_default=DEFAULT_UNIT,
         validate=_unit_length,
-        metadata={"example": "bag", "description": "What one unit is"},
+        metadata={"example": "bag", "description": f'What one unit is. Default: "{DEFAULT_UNIT}"'},
     )
     price = Money(
         required=True,
@@ -236,13 +242,16 @@ class ProductCreateSchema(StrictSchema):
         },
     )
     vat_rate = Percent(
-        load_default=Decimal("0.00"),
-        metadata={"example": "7.00", "label": "VAT rate (%)", **PERCENT_IN_DOC},
+        metadata={
+            "example": "7.00",
+            "label": "VAT rate (%)",
+            "description": 'A percentage. Default: "0.00"',
+            **PERCENT_IN_DOC,
+        },
     )
     quantity_in_stock = ma.fields.Integer(
         strict=True,
-        load_default=0,
-        metadata={"example": 40, "label": "Stock to start with"},
+        metadata={"example": 40, "label": "Stock to start with", "description": "Default: 0"},
         validate=_stock_range,
     )
 
