@@ -189,7 +189,11 @@ def test_an_allowed_origin_may_call_the_api_from_a_browser(
     for header in ("authorization", "content-type", "idempotency-key"):
         assert header in allowed_headers
     assert simple.headers["Access-Control-Allow-Origin"] == "https://shop.opply.example"
-    assert "ETag" in simple.headers["Access-Control-Expose-Headers"]
+    exposed = simple.headers["Access-Control-Expose-Headers"].split(", ")
+    # Every header the document declares, so a browser client can read what it was promised.
+    assert {"ETag", "Location", "Idempotent-Replayed", "Retry-After", "RateLimit-Remaining"} <= set(
+        exposed
+    )
     assert "Origin" in simple.headers["Vary"]
     assert "Access-Control-Allow-Credentials" not in simple.headers
 

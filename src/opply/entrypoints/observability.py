@@ -27,6 +27,7 @@ from prometheus_client import (
 )
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from opply.entrypoints.api.headers import RESPONSE_HEADERS
 from opply.entrypoints.config import Settings
 from opply.entrypoints.jsonlog import configure_logging, request_id_var
 
@@ -47,7 +48,8 @@ HSTS = "max-age=31536000; includeSubDomains"
 
 CORS_ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key, If-None-Match, X-Request-ID"
 CORS_ALLOW_METHODS = "GET, POST, PATCH, PUT, DELETE, OPTIONS"
-CORS_EXPOSE_HEADERS = "ETag, Location, Retry-After, Idempotent-Replayed, X-Request-ID"
+# Every response header the OpenAPI document declares, so a browser client can read them too.
+CORS_EXPOSE_HEADERS = ", ".join(RESPONSE_HEADERS)
 CORS_MAX_AGE = "600"
 
 # Module-level, so each process registers them once however many apps the tests create. In
