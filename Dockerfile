@@ -1,6 +1,9 @@
-# syntax=docker/dockerfile:1
 # The Opply ordering backend: gunicorn serving the Flask app on $PORT (8000), as a non-root user.
 # Build: `make build` (docker compose build) or `docker build -t opply .`
+# No `# syntax=` directive: it makes BuildKit fetch a frontend image from Docker Hub, so a build
+# without a registry would fail. The built-in frontend knows everything used here.
+# PYTHON_IMAGE may be any Debian-style image with Python 3.11 on PATH as `python` (make image-test
+# builds on one made with debootstrap).
 
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
@@ -18,8 +21,10 @@ RUN pip install --requirement requirements.lock
 COPY pyproject.toml README.md ./
 COPY src ./src
 # --no-deps: everything the package needs is already installed at the locked versions.
+# pip and setuptools only install: the runtime gets the virtualenv without them.
 RUN pip install --no-deps . \
-    && python -m compileall -q /opt/venv/lib
+    && python -m compileall -q /opt/venv/lib \
+    && pip uninstall --yes --quiet pip setuptools
 
 # ---- runtime: the virtualenv, the start command and nothing else -----------------------------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -28,9 +33,13 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     OPPLY_ENV=production \
     PORT=8000
+# The base's own pip/setuptools (python:*-slim has them, a Debian python3 has none) go too.
 RUN groupadd --system --gid 10001 opply \
     && useradd --system --uid 10001 --gid opply --no-create-home --home-dir /nonexistent \
-       --shell /usr/sbin/nologin opply
+       --shell /usr/sbin/nologin opply \
+    && if python -m pip --version >/dev/null 2>&1; then \
+           python -m pip uninstall --yes --quiet pip setuptools wheel; \
+       fi
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY gunicorn.conf.py ./
