@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: help install run migrate demo lint format test test-unit test-integration fuzz bench bench-quick \
         build up down logs clean demo-local lock image-test stack-up stack-down stack-restart \
-        stack-status stack-test
+        stack-status stack-test clients-test
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -34,15 +34,15 @@ run: install ## migrate, load demo data and serve on :$(PORT) (SQLite unless DAT
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind 0.0.0.0:$(PORT) opply.entrypoints.wsgi:app
 
 lint: install ## ruff, format check, mypy and the import-linter architecture contracts
-	$(BIN)/ruff check src tests bench stack docker
-	$(BIN)/ruff format --check src tests bench stack docker
+	$(BIN)/ruff check src tests bench stack docker clients
+	$(BIN)/ruff format --check src tests bench stack docker clients
 	$(BIN)/mypy
 	$(BIN)/mypy docker/image_test.py
 	$(BIN)/lint-imports
 
 format: install ## apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix src tests bench stack docker
-	$(BIN)/ruff format src tests bench stack docker
+	$(BIN)/ruff check --fix src tests bench stack docker clients
+	$(BIN)/ruff format src tests bench stack docker clients
 
 test: lint ## lint, then every test (PostgreSQL: TEST_DATABASE_URL; stack: a running stack); `make fuzz` apart
 	$(BIN)/python -m pytest -m "not fuzz"
@@ -78,6 +78,9 @@ demo: ## load the demo catalogue and demo users into the compose database
 lock: install ## pin the runtime dependencies the image installs (requirements.lock)
 	$(BIN)/python docker/lock_requirements.py requirements.lock
 
+clients-test: install ## redocly lint, spec validation and three generated clients through the mobile flow, live on a throwaway PostgreSQL (needs Node 20.19+)
+	$(BIN)/python clients/run.py
+
 image-test: install ## build the Dockerfile with Podman on a debootstrap base, run it on PostgreSQL (root, 2 GB of disk)
 	$(BIN)/python docker/image_test.py
 
@@ -107,4 +110,5 @@ stack-test: install ## the black-box suite through the running stack (make stack
 	STACK_REQUIRED=1 $(BIN)/python -m pytest -m stack tests/stack
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .hypothesis clients/node_modules \
+	       clients/generated

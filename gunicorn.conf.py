@@ -15,7 +15,14 @@ from opply.entrypoints.jsonlog import gunicorn_logconfig
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2 + 1)
-worker_class = "sync"
+# gunicorn's sync worker, answering its own refusals (below) as problem+json.
+worker_class = "opply.entrypoints.gunicorn_worker.ProblemSyncWorker"
+# Requests refused before the app (414 uri_too_long, 431 header_fields_too_large): limits no
+# client of the API reaches. Its longest URL (a search of 100 characters, percent-encoded) is
+# under 2 KB and its largest header a JWT of under 1 KB; browsers' cookies stay well under 16 KB.
+limit_request_line = 8190  # gunicorn's maximum (its default is 4094)
+limit_request_field_size = 16384  # per header (default 8190), as an AWS ALB allows
+limit_request_fields = 100  # headers per request (gunicorn's default)
 # A worker silent for this long is killed and replaced (a stuck request must not hold it forever).
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # On SIGTERM (docker stop, an ECS deployment) workers finish their requests for up to this long.

@@ -126,5 +126,10 @@ def test_the_openapi_document_describes_etag_if_none_match_and_304(client: Flask
         get = spec["paths"][path]["get"]
         assert "304" in get["responses"], path
         assert "ETag" in get["responses"]["200"]["headers"], path
+        assert "ETag" in get["responses"]["304"]["headers"], path
+        assert "content" in get["responses"]["200"], path  # the headers did not replace it
         parameters = [p.get("$ref", p.get("name", "")) for p in get["parameters"]]
-        assert any("IF_NONE_MATCH" in p or p == "If-None-Match" for p in parameters), path
+        assert "#/components/parameters/If-None-Match" in parameters, path
+    # The header parameter is added to the query's, not put in their place.
+    listed = spec["paths"]["/api/v1/products/"]["get"]["parameters"]
+    assert {"page", "page_size", "search", "in_stock"} <= {p.get("name") for p in listed}

@@ -212,7 +212,11 @@ def test_an_allowed_origin_may_call_the_api_from_a_browser(
     for header in ("authorization", "content-type", "idempotency-key"):
         assert header in allowed_headers
     assert simple.headers["Access-Control-Allow-Origin"] == "https://shop.opply.example"
-    assert "ETag" in simple.headers["Access-Control-Expose-Headers"]
+    exposed = simple.headers["Access-Control-Expose-Headers"].split(", ")
+    # Every header the document declares, so a browser client can read what it was promised.
+    assert {"ETag", "Location", "Idempotent-Replayed", "Retry-After", "RateLimit-Remaining"} <= set(
+        exposed
+    )
     assert "Origin" in simple.headers["Vary"]
     assert "Access-Control-Allow-Credentials" not in simple.headers
 
@@ -259,6 +263,21 @@ def test_a_chunked_body_over_one_mebibyte_is_refused_with_413(client: FlaskClien
     )
 
     _assert_payload_too_large(response)
+
+
+def test_a_chunked_body_over_the_limit_is_ignored_where_no_body_is_read(
+    client: FlaskClient,
+) -> None:
+    # As a declared Content-Length over the limit is: only reading the body is refused.
+    response = client.get(
+        "/healthz",
+        input_stream=io.BytesIO(b"x" * (MIB + 1)),
+        headers={"Transfer-Encoding": "chunked"},
+        environ_overrides={"CONTENT_LENGTH": "", "wsgi.input_terminated": True},
+    )
+
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
 
 
 def test_a_small_chunked_body_is_read_as_usual(client: FlaskClient, container: Container) -> None:

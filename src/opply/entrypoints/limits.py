@@ -45,18 +45,6 @@ KEY_PREFIX = "opply"
 STORE_RETRY_SECONDS = 30  # after a store failure, counts stay in memory this long
 MAX_USERNAME_KEY_CHARS = 150  # the longest username there can be
 
-_INT_HEADER = {"schema": {"type": "integer", "minimum": 0}}
-RATE_LIMIT_HEADERS = {
-    "Retry-After": {**_INT_HEADER, "description": "Seconds to wait before trying again"},
-    "RateLimit-Limit": {**_INT_HEADER, "description": "Requests allowed in the window"},
-    "RateLimit-Remaining": {**_INT_HEADER, "description": "Requests left in the window"},
-    "RateLimit-Reset": {**_INT_HEADER, "description": "Seconds until the window resets"},
-    "RateLimit-Policy": {
-        "schema": {"type": "string"},
-        "description": 'The limits that apply, e.g. "10;w=60" (10 per 60 seconds)',
-    },
-}
-
 
 def client_address() -> str:
     """The caller's address; behind trusted proxies ProxyFix has already put the real one here."""

@@ -25,9 +25,9 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from opply.entrypoints.api.headers import RESPONSE_HEADERS
 from opply.entrypoints.config import Settings
 from opply.entrypoints.jsonlog import configure_logging, request_id_var
 
@@ -35,7 +35,6 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 ORDERS_ROUTE = "/api/v1/orders/"
 UNMATCHED_ROUTE = "<unmatched>"
-BODY_TOO_LARGE = "opply.body_too_large"
 _RULE_VARIABLE = re.compile(r"<(?:[^:>]*:)?([A-Za-z_][A-Za-z0-9_]*)>")
 
 request_log = logging.getLogger("opply.request")
@@ -49,7 +48,8 @@ HSTS = "max-age=31536000; includeSubDomains"
 
 CORS_ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key, If-None-Match, X-Request-ID"
 CORS_ALLOW_METHODS = "GET, POST, PATCH, PUT, DELETE, OPTIONS"
-CORS_EXPOSE_HEADERS = "ETag, Location, Retry-After, Idempotent-Replayed, X-Request-ID"
+# Every response header the OpenAPI document declares, so a browser client can read them too.
+CORS_EXPOSE_HEADERS = ", ".join(RESPONSE_HEADERS)
 CORS_MAX_AGE = "600"
 
 # Module-level, so each process registers them once however many apps the tests create. In
@@ -100,8 +100,6 @@ def init_observability(app: Flask, settings: Settings) -> None:
         request_id = sane_request_id(request.headers.get(REQUEST_ID_HEADER))
         g.request_id = request_id
         g.opply_request_id_token = request_id_var.set(request_id)
-        if request.environ.get(BODY_TOO_LARGE):
-            raise RequestEntityTooLarge()
         if (
             request.method == "OPTIONS"
             and "Access-Control-Request-Method" in request.headers
@@ -133,10 +131,12 @@ def init_observability(app: Flask, settings: Settings) -> None:
 class LimitStreamedBody:
     """Enforce ``MAX_CONTENT_LENGTH`` on bodies sent without ``Content-Length`` (chunked).
 
-    Werkzeug checks a declared length up front, but a chunked body is only cut at the limit
-    while being read: the view then sees the first MiB, a truncated document, and answers
-    400 instead of 413. So such a body is read here, at most one byte past the limit: within
-    it, the view gets it with its length set; past it, the request is answered 413.
+    Werkzeug checks a declared length when the body is read, but a chunked body is only cut at
+    the limit while being read: the view then sees the first MiB, a truncated document, and
+    answers 400 instead of 413. So such a body is read here, at most one byte past the limit:
+    within it, the view gets it with its length set; past it, the request declares a length
+    over the limit, so that reading it is a 413 exactly as for a declared length (and an
+    operation that reads no body answers as usual).
     """
 
     def __init__(self, wsgi_app: Any, app: Flask) -> None:
@@ -147,11 +147,14 @@ class LimitStreamedBody:
         limit = self._app.config.get("MAX_CONTENT_LENGTH")
         if limit is not None and not environ.get("CONTENT_LENGTH") and _is_chunked(environ):
             body = environ["wsgi.input"].read(limit + 1)
-            if len(body) > limit:
-                environ[BODY_TOO_LARGE] = True
+            length = len(body)
+            if length > limit:
                 body = b""
             environ["wsgi.input"] = io.BytesIO(body)
-            environ["CONTENT_LENGTH"] = str(len(body))
+            environ["CONTENT_LENGTH"] = str(length)
+            # Werkzeug ignores a length beside these: the body is no longer streamed.
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+            environ.pop("wsgi.input_terminated", None)
         return self._wsgi_app(environ, start_response)
 
 

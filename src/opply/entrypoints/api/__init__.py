@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api
 
+from opply.entrypoints.api.headers import register_headers
 from opply.entrypoints.api.operations import ProblemResponsesPlugin
 from opply.entrypoints.api.problems import ProblemSchema, http_problem
 from opply.entrypoints.api.schemas import Money
@@ -17,18 +18,33 @@ class OpplyApi(Api):
 
     # No catch-all "default": every operation names its errors (see api/operations.py).
     DEFAULT_ERROR_RESPONSE_NAME = None
+    # flask-smorest's (unused) default responses describe errors with this: ours, so its own
+    # error schema is not written into the document.
+    ERROR_SCHEMA = ProblemSchema
 
     def handle_http_exception(self, error: Any) -> Any:
         return http_problem(error)
 
+    def _register_pagination_header(self) -> None:
+        """Nothing: lists carry their paging in the body (the contract's envelope), and
+        flask-smorest's pagination header would write an unused ``PaginationMetadata`` schema
+        into every client. (A private hook: tests/integration/test_openapi_document.py fails
+        if that schema comes back.)"""
+
 
 API_DESCRIPTION = """
-The Opply ordering API for the mobile app.
+The Opply ordering API for the mobile app. The guide (conventions, every code, the retry and
+token rules) is `docs/api.md` in the project.
 
 * Log in with `POST /api/token/`, then send `Authorization: Bearer <access>`.
-* Money is a decimal string with two places; timestamps are ISO 8601 in UTC.
-* Every error is `application/problem+json` with a stable `code` to switch on.
+* Money is a decimal string with two places; timestamps are ISO 8601 in UTC with `Z`.
+* Every error is `application/problem+json` with a stable `code` to switch on; each operation
+  lists, per status, exactly the codes it can send. Besides those, any path answers 404
+  `not_found` when it does not exist and 405 `method_not_allowed` (with `Allow`) for a method
+  it does not have.
 * Lists are paged: `page` (from 1) and `page_size` (1 to 100).
+* `GET` of products and of an order carry an `ETag`: send it back as `If-None-Match` for a
+  bodiless 304 while it is current.
 """
 
 
@@ -45,7 +61,14 @@ def init_api(app: Flask) -> OpplyApi:
         OPENAPI_SWAGGER_UI_URL=docs.SWAGGER_UI_STATIC_URL,
         OPENAPI_SWAGGER_UI_CONFIG={"persistAuthorization": True, "displayRequestDuration": True},
         API_SPEC_OPTIONS={
-            "info": {"description": API_DESCRIPTION.strip()},
+            "info": {
+                "description": API_DESCRIPTION.strip(),
+                "contact": {"name": "Opply API team", "url": "https://opply.example/api"},
+                "license": {"name": "Proprietary", "url": "https://opply.example/terms"},
+            },
+            # The server that serves this document: generated clients are given their base
+            # URL (the deployment's), and paths are absolute from the host.
+            "servers": [{"url": "/", "description": "The host this document is served from"}],
             "components": {
                 "securitySchemes": {
                     "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
@@ -56,7 +79,7 @@ def init_api(app: Flask) -> OpplyApi:
     api = OpplyApi(spec_kwargs={"extra_plugins": [ProblemResponsesPlugin()]})
     api.init_app(app)
     api.register_field(Money, "string", None)
-    api.spec.components.schema("Problem", schema=ProblemSchema)
+    register_headers(api.spec)
     for blueprint in (health.blp, auth.blp, account.blp, products.blp, orders.blp, staff.blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.docs_assets)

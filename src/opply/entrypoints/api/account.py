@@ -26,7 +26,10 @@ class Me(MethodView):
     @blp.response(200, MeSchema, example={"id": 12, "username": "alice", "is_staff": False})
     @operation("getMe")
     def get(self) -> Any:
-        """Who you are"""
+        """Who you are
+
+        The account the access token belongs to; `is_staff` says whether the staff operations
+        are open to it."""
         return current_principal()
 
 

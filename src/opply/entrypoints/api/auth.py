@@ -10,21 +10,21 @@ from flask_smorest import Blueprint
 
 from opply.application.auth import Authenticate, RefreshTokens, RevokeRefreshToken
 from opply.domain.errors import AuthenticationFailed, InvalidToken
-from opply.entrypoints.api.operations import errors, operation
+from opply.entrypoints.api.operations import answers_with_headers, errors, operation
 from opply.entrypoints.api.problems import RateLimited
-from opply.entrypoints.api.schemas import RefreshRequestSchema, TokenPairSchema, TokenRequestSchema
-from opply.entrypoints.container import Container
-from opply.entrypoints.limits import (
-    RATE_LIMIT_HEADERS,
-    login_limits,
-    rate_limit_fields,
-    refresh_limits,
+from opply.entrypoints.api.schemas import (
+    JWT_EXAMPLE,
+    RefreshRequestSchema,
+    TokenPairSchema,
+    TokenRequestSchema,
 )
+from opply.entrypoints.container import Container
+from opply.entrypoints.limits import login_limits, rate_limit_fields, refresh_limits
 
 blp = Blueprint("auth", __name__, url_prefix="/api/token", description="JWT authentication")
 blp.after_request(rate_limit_fields)
 
-TOKENS_EXAMPLE = {"access": "eyJhbGciOiJIUzI1NiIs...", "refresh": "eyJhbGciOiJIUzI1NiIs..."}
+TOKENS_EXAMPLE = {"access": JWT_EXAMPLE, "refresh": JWT_EXAMPLE}
 
 authenticate: Authenticate = Provide[Container.authenticate]
 refresh_tokens: RefreshTokens = Provide[Container.refresh_tokens]
@@ -32,8 +32,11 @@ revoke_refresh_token: RevokeRefreshToken = Provide[Container.revoke_refresh_toke
 
 
 def _rate_limited(func: Any) -> Any:
+    """Document a limited operation: its 429, and the limits' fields on every answer."""
     func = errors(RateLimited)(func)
-    return blp.doc(responses={"429": {"headers": RATE_LIMIT_HEADERS}})(func)
+    return answers_with_headers(
+        "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy"
+    )(func)
 
 
 @blp.route("/")
@@ -72,5 +75,8 @@ class Revoke(MethodView):
     @blp.response(204)
     @operation("logOut", InvalidToken)
     def post(self, body: dict[str, Any]) -> None:
-        """Log out: the refresh token and all its rotations stop working"""
+        """Log out: the refresh token and all its rotations stop working
+
+        The access tokens of that login are refused from the next request on, on every
+        server."""
         revoke_refresh_token(body["refresh"])

@@ -4,8 +4,8 @@ The tag is the SHA-1 of the JSON body the client would receive (Werkzeug's
 ``Response.add_etag``), so any change a client could see (stock, price, name, an order's status,
 the paging links) changes it, and a match is answered by ``Response.make_conditional``: a
 bodiless 304 that carries the ``ETag`` (RFC 9110, section 15.4.5). Both are public Werkzeug
-API; flask-smorest only documents the ``If-None-Match`` parameter, the ``ETag`` header and the
-304 answer. Put ``@conditional(blp)`` above ``@blp.response``: it works on the response that
+API; the document declares the ``If-None-Match`` parameter, the ``ETag`` header and the 304
+answer. Put ``@conditional(blp)`` above ``@blp.response``: it works on the response that
 decorator built.
 """
 
@@ -18,20 +18,9 @@ from typing import Any, TypeVar
 from flask import Response, request
 from flask_smorest import Blueprint
 
-F = TypeVar("F", bound=Callable[..., Any])
+from opply.entrypoints.api.operations import answers_with_headers, header_parameters
 
-IF_NONE_MATCH = {
-    "name": "If-None-Match",
-    "in": "header",
-    "required": False,
-    "schema": {"type": "string"},
-    "description": "The `ETag` of the copy you hold: if it is still current, the answer is a "
-    "bodiless 304.",
-}
-ETAG_HEADER = {
-    "schema": {"type": "string"},
-    "description": "Tag of this representation; send it back as `If-None-Match`.",
-}
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def conditional(blp: Blueprint) -> Callable[[F], F]:
@@ -45,10 +34,11 @@ def conditional(blp: Blueprint) -> Callable[[F], F]:
             return response
 
         documented = blp.alt_response(
-            304, description="Not Modified: the copy you hold (`If-None-Match`) is current"
+            304,
+            description="Not Modified: the copy you hold (`If-None-Match`) is current",
+            headers={"ETag": "ETag"},
         )(wrapper)
-        return blp.doc(
-            parameters=[IF_NONE_MATCH], responses={"200": {"headers": {"ETag": ETAG_HEADER}}}
-        )(documented)
+        documented = answers_with_headers("ETag", status=200)(documented)
+        return header_parameters("If-None-Match")(documented)
 
     return decorate

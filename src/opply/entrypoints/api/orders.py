@@ -26,6 +26,7 @@ from opply.entrypoints.api.operations import operation
 from opply.entrypoints.api.pagination import page_envelope
 from opply.entrypoints.api.schemas import (
     MAX_ID,
+    ORDER_ID,
     IdempotencyHeaderSchema,
     OrderCreateSchema,
     OrderPageSchema,
@@ -37,21 +38,36 @@ from opply.entrypoints.container import Container
 
 blp = Blueprint("orders", __name__, url_prefix="/api/v1/orders", description="Your orders")
 
-ORDER_EXAMPLE = {
+ORDER_EXAMPLE: dict[str, Any] = {
     "id": 31,
     "status": "placed",
     "created_at": "2026-11-24T10:15:00Z",
+    "shipped_at": None,
+    "delivered_at": None,
+    "cancelled_at": None,
     "currency": "EUR",
     "lines": [
         {
             "product_id": 7,
+            "sku": "OAT-FL-25",
             "product_name": "Oat flour 25kg",
+            "unit": "bag",
             "unit_price": "12.50",
-            "quantity": 2,
-            "line_total": "25.00",
+            "vat_rate": "7.00",
+            "quantity": 3,
+            "line_net": "37.50",
+            "line_vat": "2.63",
+            "line_total": "40.13",
         }
     ],
-    "total": "25.00",
+    "subtotal": "37.50",
+    "vat_total": "2.63",
+    "total": "40.13",
+}
+CANCELLED_ORDER_EXAMPLE = {
+    **ORDER_EXAMPLE,
+    "status": "cancelled",
+    "cancelled_at": "2026-11-24T10:20:00Z",
 }
 
 place_order: PlaceOrder = Provide[Container.place_order]
@@ -84,7 +100,12 @@ class Orders(MethodView):
         OrderCreateSchema(),
         example={"lines": [{"product_id": 7, "quantity": 2}, {"product_id": 9, "quantity": 1}]},
     )
-    @blp.response(201, OrderSchema, example=ORDER_EXAMPLE)
+    @blp.response(
+        201,
+        OrderSchema,
+        example=ORDER_EXAMPLE,
+        headers={"Location": "Location", "Idempotent-Replayed": "Idempotent-Replayed"},
+    )
     @operation(
         "placeOrder",
         OutOfStock,
@@ -125,7 +146,7 @@ class Orders(MethodView):
         return Rendered(placed.body), 201, headers
 
 
-@blp.route(f"/<int(min=1, max={MAX_ID}):order_id>/")
+@blp.route(f"/<int(min=1, max={MAX_ID}):order_id>/", parameters=ORDER_ID)
 class OrderDetail(MethodView):
     @conditional(blp)
     @blp.response(200, OrderSchema, example=ORDER_EXAMPLE)
@@ -138,9 +159,9 @@ class OrderDetail(MethodView):
         return get_my_order(current_principal().user_id, order_id)
 
 
-@blp.route(f"/<int(min=1, max={MAX_ID}):order_id>/cancel/")
+@blp.route(f"/<int(min=1, max={MAX_ID}):order_id>/cancel/", parameters=ORDER_ID)
 class CancelOrder(MethodView):
-    @blp.response(200, OrderSchema, example={**ORDER_EXAMPLE, "status": "cancelled"})
+    @blp.response(200, OrderSchema, example=CANCELLED_ORDER_EXAMPLE)
     @operation("cancelOrder", OrderNotFound, OrderNotCancellable)
     @authenticated
     def post(self, order_id: int) -> Any:

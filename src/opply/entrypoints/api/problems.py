@@ -33,6 +33,11 @@ class HttpProblem(Exception):
     code: ClassVar[str] = "error"
     status: ClassVar[int] = 500
     title: ClassVar[str] = "Error"
+    # The headers its answer carries (api/headers.py), written into the document with it.
+    sends_headers: ClassVar[tuple[str, ...]] = ()
+    # Answered by the HTTP server before the request reaches the app (so without the app's
+    # headers): gunicorn's limits (opply.entrypoints.gunicorn_worker).
+    before_the_app: ClassVar[bool] = False
 
     def __init__(self, detail: str = "", *, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(detail)
@@ -50,6 +55,7 @@ class RouteNotFound(HttpProblem):
 
 class MethodNotAllowedProblem(HttpProblem):
     code, status, title = "method_not_allowed", 405, "Method not allowed"
+    sends_headers = ("Allow",)
 
 
 class NotAcceptable(HttpProblem):
@@ -58,6 +64,13 @@ class NotAcceptable(HttpProblem):
 
 class PayloadTooLarge(HttpProblem):
     code, status, title = "payload_too_large", 413, "Payload too large"
+
+
+class UriTooLong(HttpProblem):
+    """A request line (method, path and query) longer than the server reads."""
+
+    code, status, title = "uri_too_long", 414, "URI too long"
+    before_the_app = True
 
 
 class UnsupportedMediaType(HttpProblem):
@@ -70,6 +83,14 @@ class ValidationFailed(HttpProblem):
 
 class RateLimited(HttpProblem):
     code, status, title = "rate_limited", 429, "Too many requests"
+    sends_headers = ("Retry-After",)
+
+
+class HeaderFieldsTooLarge(HttpProblem):
+    """A header longer, or more headers, than the server reads."""
+
+    code, status, title = "header_fields_too_large", 431, "Request header fields too large"
+    before_the_app = True
 
 
 class InternalError(HttpProblem):
@@ -84,6 +105,7 @@ class DatabaseUnavailable(HttpProblem):
     """The database could not be reached or dropped the connection (``StoreUnavailable``)."""
 
     code, status, title = "database_unavailable", 503, "Database unavailable"
+    sends_headers = ("Retry-After",)
 
 
 # Seconds a client should wait before retrying after a lost database: a restart or a pooler's
@@ -113,6 +135,17 @@ def database_problem(error: StoreUnavailable) -> Response:
 
 
 ErrorClass = type[de.DomainError] | type[HttpProblem]
+
+
+def headers_sent(error: ErrorClass) -> tuple[str, ...]:
+    """The headers an answer of ``error`` carries besides the app's own (``X-Request-ID``):
+    what ``domain_problem`` adds to a domain error's, or what an HTTP problem declares."""
+    if issubclass(error, HttpProblem):
+        return error.sends_headers
+    names: tuple[str, ...] = ("WWW-Authenticate",) if error.status == 401 else ()
+    if issubclass(error, de.RequestInProgress):
+        names += ("Retry-After",)
+    return names
 
 
 def _concrete(base: ErrorClass) -> list[ErrorClass]:
@@ -147,9 +180,11 @@ HTTP_PROBLEMS: dict[int, type[HttpProblem]] = {
         MethodNotAllowedProblem,
         NotAcceptable,
         PayloadTooLarge,
+        UriTooLong,
         UnsupportedMediaType,
         ValidationFailed,
         RateLimited,
+        HeaderFieldsTooLarge,
         InternalError,
         ServiceUnavailable,
     )
@@ -162,12 +197,19 @@ class ProblemErrorSchema(ma.Schema):
     class Meta:
         unknown = ma.INCLUDE
 
-    field = ma.fields.String(metadata={"description": "Dotted path of the offending field"})
-    location = ma.fields.String(metadata={"description": "json, query, headers or path"})
-    message = ma.fields.String()
-    product_id = ma.fields.Integer()
-    requested = ma.fields.Integer()
-    available = ma.fields.Integer()
+    field = ma.fields.String(
+        metadata={
+            "description": "Dotted path of the offending field",
+            "example": "lines.0.quantity",
+        }
+    )
+    location = ma.fields.String(
+        metadata={"description": "json, query, headers or path", "example": "json"}
+    )
+    message = ma.fields.String(metadata={"example": "Must be greater than or equal to 1."})
+    product_id = ma.fields.Integer(metadata={"description": "The order line's", "example": 7})
+    requested = ma.fields.Integer(metadata={"example": 5})
+    available = ma.fields.Integer(metadata={"description": "In stock now", "example": 2})
 
 
 class ProblemSchema(ma.Schema):
@@ -214,6 +256,7 @@ def domain_problem(error: de.DomainError) -> Response:
         ]
     elif isinstance(error, de.UnknownProducts | de.DuplicateProductLine):
         errors = [{"product_id": pid, "message": error.detail} for pid in error.product_ids]
+    # The headers added here are the ones ``headers_sent`` documents.
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="opply"'
         if isinstance(error, de.InvalidToken):
@@ -330,10 +373,18 @@ def problem_response(classes: Iterable[ErrorClass]) -> dict[str, dict[str, Any]]
             "description": "; ".join(f"`{code}`: {found[code].title}" for code in codes),
             "content": {
                 PROBLEM_MIMETYPE: {
+                    # Problem, with ``code`` narrowed to this answer's: generated clients
+                    # type it as exactly these (e.g. "out_of_stock" | "request_in_progress").
                     "schema": {
                         "allOf": [
                             PROBLEM_REF,
-                            {"type": "object", "properties": {"code": {"enum": codes}}},
+                            {
+                                "type": "object",
+                                "required": ["code"],
+                                "properties": {
+                                    "code": {"type": "string", "enum": codes, "example": codes[0]}
+                                },
+                            },
                         ]
                     },
                     "examples": {code: {"value": problem_body(found[code])} for code in codes},

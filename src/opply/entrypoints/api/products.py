@@ -30,6 +30,7 @@ from opply.entrypoints.api.operations import operation
 from opply.entrypoints.api.pagination import page_envelope
 from opply.entrypoints.api.schemas import (
     MAX_ID,
+    PRODUCT_ID,
     ProductCreateSchema,
     ProductPageSchema,
     ProductPatchSchema,
@@ -81,7 +82,7 @@ class Products(MethodView):
         ProductCreateSchema,
         example={k: v for k, v in PRODUCT_EXAMPLE.items() if k != "id"},
     )
-    @blp.response(201, ProductSchema, example=PRODUCT_EXAMPLE)
+    @blp.response(201, ProductSchema, example=PRODUCT_EXAMPLE, headers={"Location": "Location"})
     @operation(
         "createProduct",
         InvalidName,
@@ -105,13 +106,16 @@ class Products(MethodView):
         return product, 201, {"Location": f"/api/v1/products/{product.id}/"}
 
 
-@blp.route(f"/<int(min=1, max={MAX_ID}):product_id>/")
+@blp.route(f"/<int(min=1, max={MAX_ID}):product_id>/", parameters=PRODUCT_ID)
 class ProductDetail(MethodView):
     @conditional(blp)
     @blp.response(200, ProductSchema, example=PRODUCT_EXAMPLE)
     @operation("getProduct", ProductNotFound)
     def get(self, product_id: int) -> Any:
-        """Get one product"""
+        """Get one product
+
+        Carries an `ETag`: send it back as `If-None-Match` and an unchanged product is a
+        bodiless 304."""
         return get_product(product_id)
 
     @staff_only  # before parsing: no body details for the unauthorised
@@ -135,7 +139,7 @@ class ProductDetail(MethodView):
         return update_product(product_id, ProductChanges(**body))
 
 
-@blp.route(f"/<int(min=1, max={MAX_ID}):product_id>/restock/")
+@blp.route(f"/<int(min=1, max={MAX_ID}):product_id>/restock/", parameters=PRODUCT_ID)
 class Restock(MethodView):
     @staff_only  # before parsing: no body details for the unauthorised
     @blp.arguments(RestockSchema, example={"quantity": 10})

@@ -104,6 +104,11 @@ class UtcDateTime(ma.fields.DateTime):
         return None if value is None else self.convert(value)
 
 
+# The path parameters' descriptions (the routes' converters give their type and bounds).
+PRODUCT_ID = [{"in": "path", "name": "product_id", "description": "The product's id"}]
+ORDER_ID = [{"in": "path", "name": "order_id", "description": "The order's id"}]
+
+
 def _id_field(**kwargs: Any) -> ma.fields.Integer:
     return ma.fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
 
@@ -199,6 +204,10 @@ PRODUCT_FIELDS = "name, sku, description, unit, price, vat_rate, quantity_in_sto
 
 
 class ProductCreateSchema(StrictSchema):
+    """A new product. A field left out gets the default its description names, which
+    ``NewProduct`` holds: the document states it in words, not as a schema ``default``, which
+    openapi-typescript would turn into a property every client must send."""
+
     name = ma.fields.String(
         required=True, metadata={"example": "Oat flour 25kg"}, validate=_name_length
     )
@@ -212,14 +221,16 @@ class ProductCreateSchema(StrictSchema):
         },
     )
     description = ma.fields.String(
-        load_default="",
         validate=_description_length,
-        metadata={"example": "Fine-milled, gluten-free", "widget": "textarea"},
+        metadata={
+            "example": "Fine-milled, gluten-free",
+            "widget": "textarea",
+            "description": 'Default: "" (none)',
+        },
     )
     unit = ma.fields.String(
-        load_default=DEFAULT_UNIT,
         validate=_unit_length,
-        metadata={"example": "bag", "description": "What one unit is"},
+        metadata={"example": "bag", "description": f'What one unit is. Default: "{DEFAULT_UNIT}"'},
     )
     price = Money(
         required=True,
@@ -231,13 +242,16 @@ class ProductCreateSchema(StrictSchema):
         },
     )
     vat_rate = Percent(
-        load_default=Decimal("0.00"),
-        metadata={"example": "7.00", "label": "VAT rate (%)", **PERCENT_IN_DOC},
+        metadata={
+            "example": "7.00",
+            "label": "VAT rate (%)",
+            "description": 'A percentage. Default: "0.00"',
+            **PERCENT_IN_DOC,
+        },
     )
     quantity_in_stock = ma.fields.Integer(
         strict=True,
-        load_default=0,
-        metadata={"example": 40, "label": "Stock to start with"},
+        metadata={"example": 40, "label": "Stock to start with", "description": "Default: 0"},
         validate=_stock_range,
     )
 
@@ -467,6 +481,9 @@ class StaffOrderQuerySchema(OrderQuerySchema):
 # --- auth -----------------------------------------------------------------------------------
 
 
+JWT_EXAMPLE = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMiJ9.c2lnbmF0dXJl"
+
+
 class TokenRequestSchema(StrictSchema):
     username = ma.fields.String(
         required=True,
@@ -481,12 +498,20 @@ class TokenRequestSchema(StrictSchema):
 
 
 class TokenPairSchema(ViewSchema):
-    access = ma.fields.String(required=True, metadata={"description": "JWT, 15 minutes"})
-    refresh = ma.fields.String(required=True, metadata={"description": "JWT, 7 days, single use"})
+    access = ma.fields.String(
+        required=True, metadata={"description": "JWT, 15 minutes", "example": JWT_EXAMPLE}
+    )
+    refresh = ma.fields.String(
+        required=True, metadata={"description": "JWT, 7 days, single use", "example": JWT_EXAMPLE}
+    )
 
 
 class RefreshRequestSchema(StrictSchema):
-    refresh = ma.fields.String(required=True, validate=validate.Length(min=1, max=4096))
+    refresh = ma.fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=4096),
+        metadata={"description": "The refresh token of the last pair", "example": JWT_EXAMPLE},
+    )
 
 
 class MeSchema(ViewSchema):

@@ -13,10 +13,11 @@ from opply.application.orders import GetOrderAsStaff, ListAllOrders, MoveOrder, 
 from opply.domain.errors import InvalidStatusTransition, OrderNotCancellable, OrderNotFound
 from opply.domain.model import OrderStatus
 from opply.entrypoints.api.operations import operation
-from opply.entrypoints.api.orders import ORDER_EXAMPLE
+from opply.entrypoints.api.orders import CANCELLED_ORDER_EXAMPLE, ORDER_EXAMPLE
 from opply.entrypoints.api.pagination import page_envelope
 from opply.entrypoints.api.schemas import (
     MAX_ID,
+    ORDER_ID,
     StaffOrderPageSchema,
     StaffOrderQuerySchema,
     StaffOrderSchema,
@@ -31,7 +32,15 @@ blp = Blueprint(
     description="Every customer's orders, for staff",
 )
 
-STAFF_ORDER_EXAMPLE = {**ORDER_EXAMPLE, "customer": {"id": 12, "username": "alice"}}
+CUSTOMER_EXAMPLE = {"id": 12, "username": "alice"}
+STAFF_ORDER_EXAMPLE = {**ORDER_EXAMPLE, "customer": CUSTOMER_EXAMPLE}
+SHIPPED_EXAMPLE = {**STAFF_ORDER_EXAMPLE, "status": "shipped", "shipped_at": "2026-11-25T09:00:00Z"}
+DELIVERED_EXAMPLE = {
+    **SHIPPED_EXAMPLE,
+    "status": "delivered",
+    "delivered_at": "2026-11-26T14:30:00Z",
+}
+STAFF_CANCELLED_EXAMPLE = {**CANCELLED_ORDER_EXAMPLE, "customer": CUSTOMER_EXAMPLE}
 
 list_all_orders: ListAllOrders = Provide[Container.list_all_orders]
 get_order_as_staff: GetOrderAsStaff = Provide[Container.get_order_as_staff]
@@ -55,24 +64,22 @@ class StaffOrders(MethodView):
         return page_envelope(found, req, {"status": status, "customer": customer})
 
 
-@blp.route(f"/<int(min=1, max={MAX_ID}):order_id>/")
+@blp.route(f"/<int(min=1, max={MAX_ID}):order_id>/", parameters=ORDER_ID)
 class StaffOrder(MethodView):
     @staff_only
     @blp.response(200, StaffOrderSchema, example=STAFF_ORDER_EXAMPLE)
     @operation("getAnyOrder", OrderNotFound)
     def get(self, order_id: int) -> Any:
-        """Get any customer's order (staff)"""
+        """Get any customer's order (staff)
+
+        The order as its customer sees it, with `customer` (id and username)."""
         return get_order_as_staff(order_id)
 
 
-def _moved(status: str, at: str) -> dict[str, Any]:
-    return {**STAFF_ORDER_EXAMPLE, "status": status, at: "2026-11-25T09:00:00Z"}
-
-
-@blp.route(f"/<int(min=1, max={MAX_ID}):order_id>/ship/")
+@blp.route(f"/<int(min=1, max={MAX_ID}):order_id>/ship/", parameters=ORDER_ID)
 class ShipOrder(MethodView):
     @staff_only
-    @blp.response(200, StaffOrderSchema, example=_moved("shipped", "shipped_at"))
+    @blp.response(200, StaffOrderSchema, example=SHIPPED_EXAMPLE)
     @operation(
         "shipOrder",
         OrderNotFound,
@@ -80,25 +87,34 @@ class ShipOrder(MethodView):
         links={200: {"deliverOrder": {"order_id": "$response.body#/id"}}},
     )
     def post(self, order_id: int) -> Any:
-        """Ship an order: placed -> shipped (staff)"""
+        """Ship an order: placed -> shipped (staff)
+
+        Sets `shipped_at`. Any other status is a 409 `invalid_status_transition` and changes
+        nothing."""
         return move_order(order_id, OrderAction.SHIP)
 
 
-@blp.route(f"/<int(min=1, max={MAX_ID}):order_id>/deliver/")
+@blp.route(f"/<int(min=1, max={MAX_ID}):order_id>/deliver/", parameters=ORDER_ID)
 class DeliverOrder(MethodView):
     @staff_only
-    @blp.response(200, StaffOrderSchema, example=_moved("delivered", "delivered_at"))
+    @blp.response(200, StaffOrderSchema, example=DELIVERED_EXAMPLE)
     @operation("deliverOrder", OrderNotFound, InvalidStatusTransition)
     def post(self, order_id: int) -> Any:
-        """Deliver an order: shipped -> delivered (staff)"""
+        """Deliver an order: shipped -> delivered (staff)
+
+        Sets `delivered_at`. Any other status is a 409 `invalid_status_transition` and changes
+        nothing."""
         return move_order(order_id, OrderAction.DELIVER)
 
 
-@blp.route(f"/<int(min=1, max={MAX_ID}):order_id>/cancel/")
+@blp.route(f"/<int(min=1, max={MAX_ID}):order_id>/cancel/", parameters=ORDER_ID)
 class CancelAnyOrder(MethodView):
     @staff_only
-    @blp.response(200, StaffOrderSchema, example=_moved("cancelled", "cancelled_at"))
+    @blp.response(200, StaffOrderSchema, example=STAFF_CANCELLED_EXAMPLE)
     @operation("cancelAnyOrder", OrderNotFound, OrderNotCancellable)
     def post(self, order_id: int) -> Any:
-        """Cancel any customer's order: placed -> cancelled, stock back (staff)"""
+        """Cancel any customer's order: placed -> cancelled, stock back (staff)
+
+        Sets `cancelled_at`; every line's units go back into stock. Any other status is a 409
+        `order_not_cancellable` and changes nothing."""
         return move_order(order_id, OrderAction.CANCEL)

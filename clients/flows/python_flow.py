@@ -1,0 +1,165 @@
+"""The mobile flow through the client openapi-python-client generated (``opply_api_client``).
+
+Only what the document declares is used: operations by their operationId, models, the
+declared headers (ETag, Location, Idempotent-Replayed) and the problem models of each error.
+Run by clients/run.py with the live server's address and the users it created.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from http import HTTPStatus
+
+from opply_api_client import AuthenticatedClient, Client
+from opply_api_client.api.auth import log_in, refresh_tokens
+from opply_api_client.api.orders import cancel_order, get_order, list_orders, place_order
+from opply_api_client.api.products import create_product, get_product, list_products
+from opply_api_client.models import (
+    Order,
+    OrderCreate,
+    OrderLineIn,
+    OrderPage,
+    Product,
+    ProductCreate,
+    ProductPage,
+    RefreshRequest,
+    TokenPair,
+    TokenRequest,
+)
+from opply_api_client.models.place_order_response_409 import PlaceOrderResponse409
+from opply_api_client.models.place_order_response_409_code import PlaceOrderResponse409Code
+from opply_api_client.models.refresh_tokens_response_401 import RefreshTokensResponse401
+
+BASE = os.environ["OPPLY_BASE_URL"]
+PASSWORD = os.environ["OPPLY_PASSWORD"]
+CUSTOMER = os.environ["OPPLY_CUSTOMER"]
+STAFF = os.environ["OPPLY_STAFF"]
+TAG = f"PY-{uuid.uuid4().hex[:6]}".upper()  # this run's products, found by search
+
+anonymous = Client(base_url=BASE, raise_on_unexpected_status=True)
+
+
+def step(message: str) -> None:
+    print(f"  python: {message}", flush=True)
+
+
+def tokens(username: str) -> TokenPair:
+    answer = log_in.sync_detailed(
+        client=anonymous, body=TokenRequest(username=username, password=PASSWORD)
+    )
+    assert answer.status_code == HTTPStatus.OK, answer
+    assert isinstance(answer.parsed, TokenPair), answer.parsed
+    return answer.parsed
+
+
+def as_user(pair: TokenPair) -> AuthenticatedClient:
+    return AuthenticatedClient(base_url=BASE, token=pair.access, raise_on_unexpected_status=True)
+
+
+def main() -> None:
+    step("log in, refresh; the old refresh token is then refused")
+    first = tokens(CUSTOMER)
+    rotated = refresh_tokens.sync_detailed(
+        client=anonymous, body=RefreshRequest(refresh=first.refresh)
+    )
+    assert isinstance(rotated.parsed, TokenPair), rotated
+    again = refresh_tokens.sync_detailed(
+        client=anonymous, body=RefreshRequest(refresh=first.refresh)
+    )
+    assert again.status_code == HTTPStatus.UNAUTHORIZED
+    assert isinstance(again.parsed, RefreshTokensResponse401), again.parsed
+    assert again.parsed.code == "invalid_token"
+    # A refresh token used twice ends that whole login: log in again.
+    customer = as_user(tokens(CUSTOMER))
+
+    step("staff create two products")
+    staff = as_user(tokens(STAFF))
+    created = []
+    for name, stock in (("Oat flour 25kg", 5), ("Rye flakes 10kg", 3)):
+        answer = create_product.sync_detailed(
+            client=staff,
+            body=ProductCreate(
+                name=f"{name} {TAG}", price="12.50", vat_rate="7.00", quantity_in_stock=stock
+            ),
+        )
+        assert answer.status_code == HTTPStatus.CREATED, answer
+        assert isinstance(answer.parsed, Product)
+        assert answer.headers["Location"] == f"/api/v1/products/{answer.parsed.id}/"
+        created.append(answer.parsed)
+    oat, rye = created
+
+    step("product pages")
+    first_page = list_products.sync_detailed(client=customer, search=TAG, page_size=1)
+    assert isinstance(first_page.parsed, ProductPage)
+    assert first_page.parsed.count == 2
+    assert first_page.parsed.next_ is not None
+    assert first_page.parsed.previous is None
+    assert [p.id for p in first_page.parsed.results] == [oat.id]
+    second_page = list_products.sync_detailed(client=customer, search=TAG, page_size=1, page=2)
+    assert isinstance(second_page.parsed, ProductPage)
+    assert [p.id for p in second_page.parsed.results] == [rye.id]
+    assert second_page.parsed.next_ is None
+    assert second_page.parsed.previous is not None
+
+    step("product detail with its ETag, then 304")
+    detail = get_product.sync_detailed(oat.id, client=anonymous)
+    assert isinstance(detail.parsed, Product)
+    assert detail.parsed.quantity_in_stock == 5
+    etag = detail.headers["ETag"]
+    unchanged = get_product.sync_detailed(oat.id, client=anonymous, if_none_match=etag)
+    assert unchanged.status_code == HTTPStatus.NOT_MODIFIED
+    assert unchanged.content == b""
+
+    step("an order with an Idempotency-Key, then its replay")
+    key = str(uuid.uuid4())
+    body = OrderCreate(
+        lines=[
+            OrderLineIn(product_id=oat.id, quantity=3),
+            OrderLineIn(product_id=rye.id, quantity=1),
+        ]
+    )
+    placed = place_order.sync_detailed(client=customer, body=body, idempotency_key=key)
+    assert placed.status_code == HTTPStatus.CREATED, placed
+    assert isinstance(placed.parsed, Order)
+    order = placed.parsed
+    assert order.status == "placed"
+    assert order.total == "53.51"  # lines of 37.50 + 2.63 VAT and 12.50 + 0.88 VAT
+    assert "Idempotent-Replayed" not in placed.headers
+    replay = place_order.sync_detailed(client=customer, body=body, idempotency_key=key)
+    assert replay.status_code == HTTPStatus.CREATED
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert isinstance(replay.parsed, Order)
+    assert replay.parsed.id == order.id
+
+    step("409 out_of_stock, parsed as the error model")
+    short = place_order.sync_detailed(
+        client=customer, body=OrderCreate(lines=[OrderLineIn(product_id=oat.id, quantity=3)])
+    )
+    assert short.status_code == HTTPStatus.CONFLICT
+    assert isinstance(short.parsed, PlaceOrderResponse409), short.parsed
+    assert short.parsed.code == PlaceOrderResponse409Code.OUT_OF_STOCK
+    assert isinstance(short.parsed.errors, list)
+    [line] = short.parsed.errors
+    assert (line.product_id, line.requested, line.available) == (oat.id, 3, 2)
+
+    step("history, detail, cancel")
+    history = list_orders.sync_detailed(client=customer)
+    assert isinstance(history.parsed, OrderPage)
+    assert [o.id for o in history.parsed.results] == [order.id]
+    seen = get_order.sync_detailed(order.id, client=customer)
+    assert isinstance(seen.parsed, Order)
+    assert [line.quantity for line in seen.parsed.lines] == [3, 1]
+    assert seen.parsed.created_at.tzinfo is not None
+    cancelled = cancel_order.sync_detailed(order.id, client=customer)
+    assert isinstance(cancelled.parsed, Order)
+    assert cancelled.parsed.status == "cancelled"
+    assert cancelled.parsed.cancelled_at is not None
+    restocked = get_product.sync_detailed(oat.id, client=anonymous)
+    assert isinstance(restocked.parsed, Product)
+    assert restocked.parsed.quantity_in_stock == 5
+    step("done")
+
+
+if __name__ == "__main__":
+    main()
