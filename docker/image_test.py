@@ -133,14 +133,15 @@ def ensure_tools() -> None:
         return
     say(f"installing {' '.join(missing)} with apt")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
     # No recommends: storage is vfs and networking the host's, so fuse-overlayfs, slirp4netns
     # and uidmap are not needed; recommends would also pull in crun.
-    subprocess.run(
+    for command in (
+        ["apt-get", "update", "-qq"],
         ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
-        check=True,
-        env=env,
-    )
+    ):
+        result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise fail(f"`{' '.join(command[:2])}` failed:\n{result.stdout}{result.stderr}")
 
 
 @contextmanager
