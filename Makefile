@@ -6,8 +6,9 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run migrate demo lint format test test-unit test-integration fuzz bench \
-        build up down logs clean demo-local lock image-test
+.PHONY: help install run migrate demo lint format test test-unit test-integration fuzz bench bench-quick \
+        build up down logs clean demo-local lock image-test stack-up stack-down stack-restart \
+        stack-status stack-test
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -33,17 +34,17 @@ run: install ## migrate, load demo data and serve on :$(PORT) (SQLite unless DAT
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind 0.0.0.0:$(PORT) opply.entrypoints.wsgi:app
 
 lint: install ## ruff, format check, mypy and the import-linter architecture contracts
-	$(BIN)/ruff check src tests docker
-	$(BIN)/ruff format --check src tests docker
+	$(BIN)/ruff check src tests bench stack docker
+	$(BIN)/ruff format --check src tests bench stack docker
 	$(BIN)/mypy
 	$(BIN)/mypy docker/image_test.py
 	$(BIN)/lint-imports
 
 format: install ## apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix src tests
-	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests bench stack docker
+	$(BIN)/ruff format src tests bench stack docker
 
-test: lint ## lint, then every test (PostgreSQL ones need TEST_DATABASE_URL); `make fuzz` apart
+test: lint ## lint, then every test (PostgreSQL: TEST_DATABASE_URL; stack: a running stack); `make fuzz` apart
 	$(BIN)/python -m pytest -m "not fuzz"
 
 test-unit: install
@@ -80,8 +81,30 @@ lock: install ## pin the runtime dependencies the image installs (requirements.l
 image-test: install ## build the Dockerfile with Podman on a debootstrap base, run it on PostgreSQL (root, 2 GB of disk)
 	$(BIN)/python docker/image_test.py
 
-bench: install ## load-test the service beside its pgbench ceiling on a throwaway PostgreSQL (~4 min)
+bench: install ## load-test the service beside a bare handler and its pgbench ceiling (~6 min); BENCH_TARGET=stack for the stack
 	$(BIN)/python bench/run.py
+
+bench-quick: install ## every bench scenario for a second or two: does the bench work (figures mean nothing)
+	$(BIN)/python bench/run.py --quick
+
+# --- the local stack: 2 instances behind HAProxy, PgBouncer, Redis; no Docker (stack/stack.py) ---
+# stack-down needs nothing installed, so it also works where stack-up failed half-way.
+STACK := $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) stack/stack.py
+
+stack-up: install ## HAProxy :8080 -> app :8001 and :8002 -> PgBouncer :6432 -> PostgreSQL; Redis for limits
+	$(STACK) up
+
+stack-down: ## stop exactly what stack-up started (the PIDs in .stack/pids)
+	$(STACK) down
+
+stack-restart: ## restart the instances one at a time (drain, graceful stop, start, ready, re-enable)
+	$(STACK) restart
+
+stack-status: ## what runs, and HAProxy's view of the instances
+	$(STACK) status
+
+stack-test: install ## the black-box suite through the running stack (make stack-up first)
+	STACK_REQUIRED=1 $(BIN)/python -m pytest -m stack tests/stack
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .hypothesis

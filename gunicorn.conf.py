@@ -46,11 +46,32 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 
 def on_starting(server):
-    """Start from empty metrics: files left by a previous run would be added up too."""
+    """Refuse a configuration that cannot work before any worker starts; start from empty
+    metrics (files left by a previous run would be added up too)."""
+    _check_settings(server)
     directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     directory.mkdir(parents=True, exist_ok=True)
     for leftover in directory.glob("*.db"):
         leftover.unlink()
+
+
+def _check_settings(server):
+    """The app's settings, read once here so a mistake stops the master with one clear line
+    instead of every worker failing to boot. Abuse limits counted in each worker's memory
+    let ``workers`` times the limit through: production refuses that; elsewhere, a warning."""
+    from opply.entrypoints.config import ConfigError, Settings, per_process_limits_problem
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as error:
+        server.log.error("cannot start: %s", error)
+        raise SystemExit(1) from None
+    problem = per_process_limits_problem(settings, server.cfg.workers)
+    if problem and settings.is_production:
+        server.log.error("cannot start: %s", problem)
+        raise SystemExit(1)
+    if problem:
+        server.log.warning("rate limits are per worker: %s", problem)
 
 
 def child_exit(server, worker):

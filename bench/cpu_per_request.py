@@ -3,130 +3,216 @@
 The app runs with production settings (limiter, metrics, request log) behind Flask's test
 client, so there is no HTTP and no gunicorn: what is left is our own process's CPU time
 (``time.process_time``) per request, the figure that bounds the rates of `make bench` on a
-2-core machine. Run with `.venv/bin/python bench/cpu_per_request.py` (BENCH_DATABASE_URL as for
-`make bench`; CPU_REQUESTS requests per round, 1,000 by default; the least of CPU_ROUNDS
-rounds, 3, is printed; CPU_PROFILE names a row to profile with cProfile, CPU_SORT its order).
+2-core machine. The bare app (``bare_app.py``) answers the requests it serves beside it. The
+last rows take the bearer-token path apart: verifying a token (PyJWT, or the process's memory
+of tokens it verified) and resolving the caller (that, plus the per-request user check).
+
+Run with `.venv/bin/python bench/cpu_per_request.py [--quick]` (BENCH_DATABASE_URL as for
+`make bench`; CPU_REQUESTS requests per round, 1,000 by default; the least of CPU_ROUNDS rounds,
+3, is printed; CPU_ROWS="word,word" keeps the rows whose name holds one of the words;
+CPU_PROFILE names a row to profile with cProfile, CPU_SORT its order, CPU_CALLERS a pattern of
+functions whose callers to list).
 """
 
 from __future__ import annotations
 
 import cProfile
+import itertools
 import os
 import pstats
 import secrets
 import sys
 import time
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import (
-    PASSWORD,
-    ROOT,
-    load,
-    order_body,
-    throwaway_database,
-)
+from flask import Flask
+from flask.testing import FlaskClient
 
-REQUESTS = int(os.environ.get("CPU_REQUESTS", "1000"))
-ROUNDS = int(os.environ.get("CPU_ROUNDS", "3"))
+import bare_app
+from dataset import PASSWORD, load, migrated_engine, throwaway_database
+from knobs import from_environment
+from sqltrace import order_body
+
+QUICK = "--quick" in sys.argv
+REQUESTS = int(os.environ.get("CPU_REQUESTS") or (100 if QUICK else 1000))
+ROUNDS = int(os.environ.get("CPU_ROUNDS") or (1 if QUICK else 3))
 PROFILE = os.environ.get("CPU_PROFILE")  # a name of a row: profile it with cProfile instead
+ONLY = [word.strip() for word in os.environ.get("CPU_ROWS", "").split(",") if word.strip()]
 
 
-def measure(client: Any, method: str, path: str, make_kwargs: Any, expect: int) -> float:
+@dataclass(frozen=True, kw_only=True)
+class Request:
+    """One row: a request, as a customer (``auth``) or not; an order of ``order_lines`` lines,
+    with an Idempotency-Key if ``keyed``; ``bare``: the bare app serves it too."""
+
+    name: str
+    method: str = "GET"
+    path: str
+    auth: bool = False
+    order_lines: int = 0
+    keyed: bool = False
+    expect: int = 200
+    bare: bool = False
+
+
+ROWS: tuple[Request, ...] = (
+    Request(name="product detail", path="/api/v1/products/7/", bare=True),
+    Request(name="product list page", path="/api/v1/products/", bare=True),
+    Request(
+        name="place an order of 2 lines",
+        method="POST",
+        path="/api/v1/orders/",
+        auth=True,
+        order_lines=2,
+        expect=201,
+    ),
+    Request(
+        name="place an order of 2 lines, keyed",
+        method="POST",
+        path="/api/v1/orders/",
+        auth=True,
+        order_lines=2,
+        keyed=True,
+        expect=201,
+        bare=True,
+    ),
+    Request(
+        name="order history page (20 orders of 2 lines)",
+        path="/api/v1/orders/",
+        auth=True,
+        bare=True,
+    ),
+    Request(name="order detail", path="/api/v1/orders/{order_id}/", auth=True),
+    Request(  # last: its orders would fill the history page above
+        name="place an order of 50 lines",
+        method="POST",
+        path="/api/v1/orders/",
+        auth=True,
+        order_lines=50,
+        expect=201,
+    ),
+)
+KEYS = itertools.count(1)
+
+
+def per_call_ms(call: Callable[[int], None]) -> float:
+    """CPU milliseconds per call: the least of ROUNDS rounds of REQUESTS calls, after 50."""
     for i in range(50):  # warm-up: statement caches, first-use imports
-        client.open(path, method=method, **make_kwargs(i))
+        call(i)
     rounds = []
     for _ in range(ROUNDS):
         started = time.process_time()
         for i in range(REQUESTS):
-            response = client.open(path, method=method, **make_kwargs(i))
-            if response.status_code != expect:
-                raise SystemExit(f"{method} {path}: {response.status_code} {response.get_data()!r}")
+            call(i)
         rounds.append((time.process_time() - started) / REQUESTS * 1000)
     return min(rounds)  # the least disturbed by the other processes on the machine
 
 
+def http_call(
+    client: FlaskClient, row: Request, token: str, order_id: int
+) -> Callable[[int], None]:
+    path = row.path.format(order_id=order_id)
+
+    def call(i: int) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if row.auth else {}
+        body = order_body(row.order_lines, i) if row.order_lines else None
+        if row.keyed:
+            headers["Idempotency-Key"] = f"cpu-{next(KEYS)}"
+        response = client.open(path, method=row.method, json=body, headers=headers)
+        if response.status_code != row.expect:
+            raise SystemExit(f"{row.name}: {response.status_code} {response.get_data()!r}")
+
+    return call
+
+
+def token_calls(app: Flask, token: str) -> dict[str, Callable[[int], None]]:
+    """The bearer-token path of every authenticated request, taken apart."""
+    container = app.extensions["container"]
+    tokens = container.token_service()
+    claims = tokens.read_access(token)
+    fresh = [
+        tokens.issue_access(claims.user_id, claims.is_staff, claims.login, claims.token_version)
+        for _ in range(50 + REQUESTS * ROUNDS)
+    ]
+    resolve = container.resolve_principal()
+    return {
+        "token: PyJWT verify (first sight)": lambda i: tokens.read_access(fresh.pop()),
+        "token: verified before (remembered)": lambda i: tokens.read_access(token),
+        "caller: token + user check (per request)": lambda i: resolve(token),
+    }
+
+
+@contextmanager
+def profiled(name: str, out: Any) -> Iterator[None]:
+    if name != PROFILE:
+        yield
+        return
+    profile = cProfile.Profile(time.process_time)
+    profile.enable()
+    yield
+    profile.disable()
+    stats = pstats.Stats(profile, stream=out)
+    stats.sort_stats(os.environ.get("CPU_SORT", "cumulative")).print_stats(60)
+    callers = os.environ.get("CPU_CALLERS")  # a pattern: who calls the functions it matches
+    if callers:
+        stats.print_callers(callers)
+
+
+def wanted(name: str) -> bool:
+    if PROFILE:
+        return name == PROFILE
+    return not ONLY or any(word in name for word in ONLY)
+
+
+def measure_all(service: Flask, bare: Flask, out: Any) -> None:
+    client, bare_client = service.test_client(), bare.test_client()
+    login = client.post("/api/token/", json={"username": "customer01", "password": PASSWORD})
+    token = login.get_json()["access"]
+    auth = {"Authorization": f"Bearer {token}"}
+    for i in range(20):  # a full first page of 2-line orders in the history
+        client.post("/api/v1/orders/", json=order_body(2, i), headers=auth)
+    order_id = client.get("/api/v1/orders/", headers=auth).get_json()["results"][0]["id"]
+    print(f"{'request':<44} {'service CPU ms':>14} {'bare CPU ms':>12}", file=out, flush=True)
+    for row in ROWS:
+        if not wanted(row.name):
+            continue
+        with profiled(row.name, out):
+            ours = per_call_ms(http_call(client, row, token, order_id))
+        theirs = per_call_ms(http_call(bare_client, row, token, order_id)) if row.bare else None
+        bare_text = "" if theirs is None else f"{theirs:.3f}"
+        print(f"{row.name:<44} {ours:>14.3f} {bare_text:>12}", file=out, flush=True)
+    for name, call in token_calls(service, token).items():
+        if wanted(name):
+            with profiled(name, out):
+                print(f"{name:<44} {per_call_ms(call):>14.4f}", file=out, flush=True)
+
+
 def main() -> int:
-    sys.path.insert(0, str(ROOT / "src"))
-    from opply.adapters.database import make_engine
-    from opply.adapters.migrations import runner
     from opply.entrypoints.app import create_app
     from opply.entrypoints.config import Settings
 
-    with throwaway_database() as database_url:
-        engine = make_engine(database_url)
-        runner.upgrade(engine)
+    knobs = from_environment(sys.argv[1:])
+    secret = secrets.token_urlsafe(48)
+    with throwaway_database(knobs.admin_url) as database_url:
+        engine = migrated_engine(database_url)
         load(engine)
         engine.dispose()
         settings = Settings(
-            database_url=database_url,
-            secret_key=secrets.token_urlsafe(48),
-            env="production",
-            log_level="INFO",
+            database_url=database_url, secret_key=secret, env="production", log_level="INFO"
         )
-        app = create_app(settings)
-        client = app.test_client()
+        service = create_app(settings)
+        bare = bare_app.create_app(database_url, secret)
         out = sys.stdout
         # The JSON request log is written (its cost counts) to /dev/null instead of the terminal.
-        devnull = open(os.devnull, "w")  # noqa: SIM115 - closed below
-        sys.stdout = devnull
-        login = client.post("/api/token/", json={"username": "customer01", "password": PASSWORD})
-        auth = {"Authorization": f"Bearer {login.get_json()['access']}"}
-        for i in range(20):  # a full first page of 2-line orders in the history
-            client.post("/api/v1/orders/", json=order_body(2, i), headers=auth)
-        order_id = client.get("/api/v1/orders/", headers=auth).get_json()["results"][0]["id"]
-        rows = [
-            ("product detail", "GET", "/api/v1/products/7/", lambda i: {}, 200),
-            ("product list page", "GET", "/api/v1/products/", lambda i: {}, 200),
-            (
-                "place an order of 2 lines",
-                "POST",
-                "/api/v1/orders/",
-                lambda i: {"json": order_body(2, i), "headers": auth},
-                201,
-            ),
-            (
-                "order history page (20 orders of 2 lines)",
-                "GET",
-                "/api/v1/orders/",
-                lambda i: {"headers": auth},
-                200,
-            ),
-            (
-                "order detail",
-                "GET",
-                f"/api/v1/orders/{order_id}/",
-                lambda i: {"headers": auth},
-                200,
-            ),
-            (  # last: its orders would fill the history page above
-                "place an order of 50 lines",
-                "POST",
-                "/api/v1/orders/",
-                lambda i: {"json": order_body(50, i), "headers": auth},
-                201,
-            ),
-        ]
-        print(f"{'request':<44} {'CPU ms/request':>14}", file=out)
-        try:
-            for name, method, path, kwargs, expect in rows:
-                if PROFILE and name != PROFILE:
-                    continue
-                if PROFILE:
-                    profile = cProfile.Profile(time.process_time)
-                    profile.enable()
-                cpu = measure(client, method, path, kwargs, expect)
-                if PROFILE:
-                    profile.disable()
-                    pstats.Stats(profile, stream=out).sort_stats(
-                        os.environ.get("CPU_SORT", "cumulative")
-                    ).print_stats(60)
-                print(f"{name:<44} {cpu:>14.3f}", file=out, flush=True)
-        finally:
-            sys.stdout = out
-            devnull.close()
-        app.extensions["container"].engine().dispose()
+        with open(os.devnull, "w") as devnull, redirect_stdout(devnull):
+            measure_all(service, bare, out)
+        service.extensions["container"].engine().dispose()
+        service.extensions["container"].read_engine().dispose()
+        for bare_engine in bare_app.engines(bare):
+            bare_engine.dispose()
     return 0
 
 

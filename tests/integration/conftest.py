@@ -33,7 +33,7 @@ from opply.adapters.passwords import Argon2PasswordHasher
 from opply.adapters.sql_uow import SqlUnitOfWork
 from opply.application.unit_of_work import UnitOfWork
 from opply.entrypoints.app import create_app, unwire_app
-from opply.entrypoints.config import Settings
+from opply.entrypoints.config import Settings, database_url
 from opply.entrypoints.container import Container, build_container
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -41,6 +41,13 @@ PG_SKIP_REASON = (
     "PostgreSQL tests skipped: set TEST_DATABASE_URL "
     "(e.g. postgresql+psycopg2://postgres@127.0.0.1:5432/test) to run them"
 )
+
+
+def postgres_test_url() -> str | None:
+    """TEST_DATABASE_URL in any spelling DATABASE_URL accepts (postgres://, postgresql://, ...),
+    as the app would read it; a wrong one stops the run with the app's own message."""
+    raw = os.environ.get("TEST_DATABASE_URL")
+    return database_url(raw, "TEST_DATABASE_URL") if raw else None
 
 
 def pytest_report_header() -> str:
@@ -75,7 +82,7 @@ def sqlite_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databa
 
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[Database]:
-    base = os.environ.get("TEST_DATABASE_URL")
+    base = postgres_test_url()
     if not base:
         pytest.skip(PG_SKIP_REASON)
     base_url = make_url(base)

@@ -265,3 +265,4 @@ def test_a_customers_cancel_racing_a_staff_ship_ends_with_exactly_one_of_them(
             assert (final["status"], final["cancelled_at"]) == ("shipped", None)
             assert _stock(live_app, product.id) == 6  # a shipped order keeps its units
     assert sum(outcomes.values()) == ROUNDS * 2
+    print(f"\ncancel racing ship, {ROUNDS * 2} rounds: {dict(outcomes)}")

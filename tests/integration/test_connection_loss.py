@@ -287,3 +287,54 @@ def test_a_client_retrying_with_its_key_gets_exactly_one_order_whatever_the_comm
             sql_select(products.c.quantity_in_stock).where(products.c.id == product.id)
         ).scalar_one()
     assert stock == 7
+
+
+def test_an_order_whose_connection_dies_before_commit_is_placed_on_the_second_try(
+    live: tuple[FlaskClient, Container], fresh: Database, admin: Connection
+) -> None:
+    """The client never sees the loss: the service runs the order once more, from scratch."""
+    client, container = live
+    uow = SqlUnitOfWork(fresh.read_engine, make_session_factory(fresh.engine))
+    product = f.product(uow, stock=10)
+    headers = f.bearer(client, f.user(container).username)
+    state = {"armed": True, "kills": 0}
+
+    def kill_on_the_stock_update(conn: Connection, _cursor: Any, statement: str, *_: Any) -> None:
+        if state["armed"] and statement.lstrip().upper().startswith("UPDATE PRODUCTS"):
+            state["armed"] = False
+            state["kills"] += 1
+            dbapi_connection = conn.connection.dbapi_connection
+            assert dbapi_connection is not None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT pg_backend_pid()")
+            terminate(admin, cursor.fetchone()[0])
+            cursor.close()
+
+    event.listen(fresh.engine, "before_cursor_execute", kill_on_the_stock_update)
+    try:
+        placed = client.post("/api/v1/orders/", json=f.order_body((product.id, 3)), headers=headers)
+    finally:
+        event.remove(fresh.engine, "before_cursor_execute", kill_on_the_stock_update)
+    assert state["kills"] == 1
+    assert placed.status_code == 201, placed.get_json()
+    with fresh.engine.connect() as conn:
+        assert conn.execute(sql_select(func.count()).select_from(orders)).scalar_one() == 1
+        stock = conn.execute(
+            sql_select(products.c.quantity_in_stock).where(products.c.id == product.id)
+        ).scalar_one()
+    assert stock == 7
+
+
+def test_leaving_a_write_whose_connection_died_unnoticed_rolls_back_quietly(
+    fresh: Database, admin: Connection
+) -> None:
+    """The server ended the transaction with the connection: the rollback on the way out has
+    nothing to undo, and must not turn into an error of its own (it was a 500)."""
+    uow = SqlUnitOfWork(fresh.read_engine, make_session_factory(fresh.engine))
+    with uow.write() as w:
+        pid = w.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        terminate(admin, pid)
+        dbapi_connection = w.session.connection().connection.dbapi_connection
+        wait_until_closed(dbapi_connection)
+    with uow.read() as reads:  # and the pool hands out a live connection afterwards
+        assert reads.product(1) is None

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +18,7 @@ import urllib.request
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -31,12 +32,13 @@ from opply.domain.model import OrderStatus
 from opply.entrypoints.container import Container
 from tests.integration import factories as f
 from tests.integration.conftest import Database, build_test_container
+from tests.integration.servers import child_pids, free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 4
-SECRET_KEY = "gunicorn-test-secret-key-0123456789abcdefghijklm"  # 48 characters
+SECRET_KEY = secrets.token_urlsafe(48)  # made per run: no key in the repository is usable
 STARTUP_TIMEOUT = 30.0
 
 
@@ -94,43 +96,19 @@ def database(postgres_database: Database) -> Database:
     return postgres_database
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command name is in parentheses and may hold spaces: the ppid follows the ')'.
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
-
-
-@pytest.fixture(scope="module")
-def server(
-    postgres_database: Database, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    """One gunicorn for the module; each test's ``committed_db`` empties the tables after it."""
-    tmp_path = tmp_path_factory.mktemp("gunicorn")
-    port = _free_port()
+@contextmanager
+def _serve(database: Database, tmp_path: Path, **extra_env: str) -> Iterator[Server]:
+    """gunicorn with ``WORKERS`` workers on ``database``, stopped (SIGTERM) at the end."""
+    port = free_port()
     gunicorn = Path(sys.executable).parent / "gunicorn"
     env = {
         **os.environ,
-        "DATABASE_URL": postgres_database.url,
+        "DATABASE_URL": database.url,
         "SECRET_KEY": SECRET_KEY,
         "OPPLY_ENV": "test",
         "WEB_CONCURRENCY": str(WORKERS),
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        **extra_env,
     }
     stdout_path, stderr_path = tmp_path / "gunicorn.stdout", tmp_path / "gunicorn.stderr"
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
@@ -163,6 +141,15 @@ def server(
             process.wait(timeout=5)
 
 
+@pytest.fixture(scope="module")
+def server(
+    postgres_database: Database, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """One gunicorn for the module; each test's ``committed_db`` empties the tables after it."""
+    with _serve(postgres_database, tmp_path_factory.mktemp("gunicorn")) as srv:
+        yield srv
+
+
 def _wait_until_serving(srv: Server) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
@@ -172,7 +159,7 @@ def _wait_until_serving(srv: Server) -> None:
             healthy = srv.request("GET", "/healthz").status == 200
         except OSError:
             healthy = False
-        if healthy and len(_children(srv.process.pid)) >= WORKERS:
+        if healthy and len(child_pids(srv.process.pid)) >= WORKERS:
             return
         time.sleep(0.1)
     pytest.fail(f"gunicorn did not serve /healthz with {WORKERS} workers in time\n{srv.log()}")
@@ -276,3 +263,32 @@ def test_one_idempotency_key_sent_to_several_gunicorn_workers_places_one_order(
     )
     assert _orders_in_db(committed_db) == 1
     assert _books(committed_db, [product.id]) == {product.id: (7, 3)}
+
+
+def test_four_workers_on_redis_share_the_login_limit_the_11th_attempt_is_a_429(
+    postgres_database: Database, committed_db: Database, tmp_path: Path
+) -> None:
+    """Counted in Redis, the limit of 10 a minute per username holds whichever of the 4 workers
+    takes each attempt (in each worker's memory it let 28 through)."""
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    if not redis_url:
+        pytest.skip("needs TEST_REDIS_URL (a Redis the test may write to); .ci/run sets it")
+    username = f"limited-{secrets.token_hex(4)}"  # fresh counts, whatever Redis holds
+    f.user(build_test_container(committed_db), username=username)
+    with _serve(
+        postgres_database,
+        tmp_path,
+        RATELIMIT_STORAGE_URI=redis_url,
+        LOGIN_ADDRESS_RATE_LIMIT="1000/minute",  # only the per-username limit is under test
+    ) as srv:
+        wrong = {"username": username, "password": "not-the-password"}
+        # All at once, so that every worker takes some (one after the other, one worker tends
+        # to take them all, and per-process counting would pass unnoticed).
+        with ThreadPoolExecutor(max_workers=11) as pool:
+            answers = list(pool.map(lambda _: srv.request("POST", "/api/token/", wrong), range(11)))
+        workers = len(child_pids(srv.process.pid))
+    assert sorted(a.status for a in answers) == [401] * 10 + [429], answers
+    refused = next(a for a in answers if a.status == 429)
+    assert refused.body["code"] == "rate_limited"
+    assert int(refused.headers["Retry-After"]) > 0
+    assert workers == WORKERS

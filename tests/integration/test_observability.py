@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 
+from opply.adapters.sql_uow import SqlUnitOfWork
 from opply.entrypoints.app import create_app
 from opply.entrypoints.container import Container
 from opply.entrypoints.observability import route_template
@@ -145,6 +146,28 @@ def test_behind_a_trusted_load_balancer_the_forwarded_scheme_and_client_are_beli
     assert "Strict-Transport-Security" in response.headers
     (line,) = _request_lines(capsys.readouterr().out)
     assert line["remote_addr"] == "203.0.113.9"
+
+
+def test_behind_a_load_balancer_a_client_sent_forwarded_host_never_reaches_the_page_links(
+    database: Database, container: Container, uow: SqlUnitOfWork
+) -> None:
+    f.product(uow)
+    f.product(uow)
+    client = _app(database, container, env="production", trusted_proxy_hops=1).test_client()
+
+    page = client.get(
+        "/api/v1/products/?page_size=1",
+        base_url="http://api.opply.example",
+        headers={
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": "evil.example",
+            "X-Forwarded-Port": "4443",
+        },
+    ).get_json()
+
+    assert page["next"].startswith("https://api.opply.example/api/v1/products/?")
+    assert "evil.example" not in page["next"]
+    assert "4443" not in page["next"]
 
 
 def test_without_trusted_proxies_forwarded_headers_are_ignored(

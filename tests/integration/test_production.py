@@ -5,17 +5,12 @@ refusal to start with a weak SECRET_KEY."""
 
 from __future__ import annotations
 
-import contextlib
-import glob
 import http.client
 import json
 import os
-import shutil
+import secrets
 import signal
-import socket
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -31,7 +26,9 @@ from sqlalchemy.engine import make_url
 
 from opply.entrypoints.app import create_app
 from opply.entrypoints.config import ConfigError, Settings
-from tests.integration.conftest import PG_SKIP_REASON, TEST_SECRET
+from tests.integration import servers
+from tests.integration.conftest import PG_SKIP_REASON, TEST_SECRET, postgres_test_url
+from tests.integration.servers import Cluster, free_port, process_env
 
 pytestmark = pytest.mark.slow
 
@@ -39,28 +36,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ENTRYPOINT = REPO_ROOT / "docker" / "entrypoint.sh"
 # The image's CMD, as the entrypoint script receives it.
 IMAGE_CMD = ["gunicorn", "--config", "gunicorn.conf.py", "opply.entrypoints.wsgi:app"]
-STRONG_SECRET = "production-test-secret-0123456789abcdefghijklmnop"
+STRONG_SECRET = secrets.token_urlsafe(48)  # made per run: no key in the repository is usable
 MIB = 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def process_env(**values: str) -> dict[str, str]:
-    """A clean environment for the server: the venv's commands first, nothing of ours leaking."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("OPPLY_", "PROMETHEUS_", "GUNICORN_"))
-        and key not in ("DATABASE_URL", "SECRET_KEY", "WEB_CONCURRENCY", "PORT")
-    }
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.update(values)
-    return env
 
 
 @dataclass
@@ -105,7 +82,7 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str,
 @pytest.fixture
 def fresh_postgres_url() -> Iterator[str]:
     """An empty PostgreSQL database (not migrated: the start command must do that)."""
-    base = os.environ.get("TEST_DATABASE_URL")
+    base = postgres_test_url()
     if not base:
         pytest.skip(PG_SKIP_REASON)
     base_url = make_url(base)
@@ -154,11 +131,15 @@ def test_the_image_start_command_migrates_serves_logs_and_counts_requests(
 ) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    if not redis_url:
+        pytest.skip("needs TEST_REDIS_URL: production with 2 workers shares its limits on Redis")
     env = process_env(
         DATABASE_URL=fresh_postgres_url,
         SECRET_KEY=STRONG_SECRET,
         OPPLY_ENV="production",
         WEB_CONCURRENCY="2",
+        RATELIMIT_STORAGE_URI=redis_url,
         PORT=str(port),
     )
     process = subprocess.Popen(
@@ -236,72 +217,20 @@ def test_production_refuses_to_start_with_a_weak_secret_key(tmp_path: Path) -> N
     gunicorn_alone = subprocess.run(IMAGE_CMD, check=False, **run)
 
     assert via_entrypoint.returncode != 0
-    assert "SECRET_KEY must be set to at least 32 bytes" in via_entrypoint.stderr
+    assert "SECRET_KEY is shorter than 32 bytes" in via_entrypoint.stderr
+    assert "secrets.token_urlsafe(48)" in via_entrypoint.stderr
     assert "Listening at" not in via_entrypoint.stdout + via_entrypoint.stderr
     assert gunicorn_alone.returncode != 0
-    assert "SECRET_KEY must be set to at least 32 bytes" in (
-        gunicorn_alone.stdout + gunicorn_alone.stderr
-    )
+    assert "SECRET_KEY is shorter than 32 bytes" in gunicorn_alone.stdout + gunicorn_alone.stderr
 
 
 # --- /readyz follows a real PostgreSQL server down and up -----------------------------------------
 
 
-@dataclass
-class Cluster:
-    """A throwaway PostgreSQL server in a temporary folder, driven with pg_ctl."""
-
-    bin_dir: Path
-    root: Path
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres"
-
-    def run(self, *args: str) -> None:
-        command = [str(self.bin_dir / args[0]), *args[1:]]
-        if os.geteuid() == 0:  # the server refuses to run as root
-            command = ["runuser", "-u", "postgres", "--", *command]
-        subprocess.run(command, check=True, capture_output=True, timeout=60)
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self.run(
-            "pg_ctl", "-D", str(self.root / "data"), "-l", str(self.root / "log"),
-            "-o", options, "-w", "start",
-        )  # fmt: skip
-
-    def stop(self, mode: str = "fast") -> None:
-        self.run("pg_ctl", "-D", str(self.root / "data"), "-m", mode, "-w", "stop")
-
-
-def _server_binaries() -> Path:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    on_path = shutil.which("pg_ctl")
-    if found:
-        return Path(found[-1]).parent
-    if on_path:
-        return Path(on_path).parent
-    pytest.fail("PostgreSQL server binaries (initdb, pg_ctl) not found")
-
-
 @pytest.fixture
 def throwaway_cluster() -> Iterator[Cluster]:
-    if not os.environ.get("TEST_DATABASE_URL"):
-        pytest.skip(PG_SKIP_REASON)
-    root = Path(tempfile.mkdtemp(prefix="opply-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
-    cluster = Cluster(_server_binaries(), root, free_port())
-    try:
-        cluster.run("initdb", "-D", str(root / "data"), "-U", "postgres", "-A", "trust", "-N")
-        cluster.start()
+    with servers.throwaway_cluster() as cluster:
         yield cluster
-    finally:
-        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
-            cluster.stop("immediate")
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_readiness_follows_the_database_down_and_back_up_without_a_restart(
@@ -334,5 +263,5 @@ def test_the_app_factory_refuses_production_without_a_strong_secret_key(
     monkeypatch.setenv("SECRET_KEY", "short")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'never.sqlite3'}")
 
-    with pytest.raises(ConfigError, match="SECRET_KEY must be set to at least 32 bytes"):
+    with pytest.raises(ConfigError, match="SECRET_KEY is shorter than 32 bytes"):
         create_app()

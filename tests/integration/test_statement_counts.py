@@ -8,6 +8,7 @@ it differs between the databases and between the tests and production.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,17 @@ from tests.integration import factories as f
 from tests.integration.conftest import Database, count_statements
 
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+# Statements whose effect outlives their transaction. Behind a pooler in transaction mode
+# (PgBouncer, RDS Proxy) the next transaction of the same client may run on another server
+# connection, and this one's next transaction may belong to another client: session state would
+# be lost, or leak to a stranger (docs/deployment.md, "Through a pooler").
+SESSION_STATE = re.compile(
+    r"^\s*(SET\s+(?!LOCAL\b)|RESET\b|LISTEN\b|UNLISTEN\b|PREPARE\b|DEALLOCATE\b|DECLARE\b"
+    r"|DISCARD\b|LOAD\b|CREATE\s+(GLOBAL\s+|LOCAL\s+)?TEMP)"
+    r"|\bpg_(try_)?advisory_(un)?lock(_shared)?\s*\(|\bset_config\s*\(",
+    re.IGNORECASE,
+)
 
 
 @dataclass
@@ -243,3 +255,50 @@ def test_an_order_writes_the_stock_of_all_its_lines_in_one_update(
     assert len(updates) == 1
     stocks = [client.get(f"/api/v1/products/{pid}/").get_json()["quantity_in_stock"] for pid in ids]
     assert stocks == [8, 8, 8]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SET statement_timeout = 2000",
+        "set search_path to x",
+        "RESET ALL",
+        "LISTEN orders",
+        "PREPARE p AS SELECT 1",
+        "DECLARE c CURSOR WITH HOLD FOR SELECT 1",
+        "CREATE TEMP TABLE t (id int)",
+        "SELECT pg_advisory_lock(1)",
+        "SELECT pg_try_advisory_lock(1)",
+        "SELECT set_config('statement_timeout', '1s', false)",
+    ],
+)
+def test_the_session_state_pattern_knows_what_outlives_a_transaction(statement: str) -> None:
+    assert SESSION_STATE.search(statement)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SET LOCAL statement_timeout = 2000",
+        "SELECT pg_advisory_xact_lock(1)",
+        "SELECT 1 FROM products WHERE name = 'SET x'",
+        "UPDATE products SET quantity_in_stock = 1",
+    ],
+)
+def test_the_session_state_pattern_lets_transaction_scoped_statements_pass(statement: str) -> None:
+    assert not SESSION_STATE.search(statement)
+
+
+@pytest.mark.parametrize("build", [pytest.param(build, id=name) for name, build, *_ in CASES])
+def test_no_endpoint_sends_a_statement_whose_effect_outlives_its_transaction(
+    client: FlaskClient,
+    container: Container,
+    uow: Any,
+    database: Database,
+    build: Callable[[World], Request],
+) -> None:
+    method, path, kwargs = build(World(client, container, uow))
+    with count_statements(database.engine) as counter:
+        client.open(path, method=method, **kwargs)
+    assert counter.statements or path == "/healthz"
+    assert [s for s in counter.statements if SESSION_STATE.search(s)] == []

@@ -4,9 +4,11 @@ file's shape, the lock file against pyproject, and example.env against the setti
 from __future__ import annotations
 
 import re
+import secrets
 import subprocess
 import sys
 import tomllib
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +18,25 @@ from dotenv import dotenv_values
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from opply.entrypoints.config import Settings
+from opply.entrypoints.config import ConfigError, Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO_ROOT / "Dockerfile"
+COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+# What the app's container reads besides the settings: the image's start command, gunicorn.conf.py
+# and the environment's name (the settings' `env`).
+APP_PROCESS_VARIABLES = {
+    "OPPLY_ENV",
+    "OPPLY_MIGRATE_ON_START",
+    "PORT",
+    "WEB_CONCURRENCY",
+    "GUNICORN_TIMEOUT",
+    "GUNICORN_GRACEFUL_TIMEOUT",
+}
 
 
 def _compose() -> dict[str, Any]:
-    parsed: dict[str, Any] = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    parsed: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
     return parsed
 
 
@@ -66,19 +79,86 @@ def test_the_image_checks_healthz_and_starts_gunicorn_with_its_config_file() -> 
     assert 'CMD ["gunicorn", "--config", "gunicorn.conf.py", "opply.entrypoints.wsgi:app"]' in text
 
 
-def test_compose_runs_a_healthy_postgres_before_the_app_on_port_8000() -> None:
+def test_the_compose_file_follows_the_compose_specification() -> None:
+    checker = Path(sys.executable).parent / "check-jsonschema"
+
+    result = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_runs_two_app_replicas_behind_a_load_balancer_on_port_8000() -> None:
     services = _compose()["services"]
-    db, app = services["db"], services["app"]
+    app, lb = services["app"], services["lb"]
+
+    assert app["deploy"]["replicas"] == 2
+    assert app["build"] == "."
+    assert "ports" not in app, "every request comes through the load balancer"
+    assert any(port.endswith(":8000") for port in lb["ports"])
+    assert "./docker/haproxy.cfg:" in lb["volumes"][0]
+    assert lb["depends_on"]["app"]["condition"] == "service_healthy"
+    assert app["environment"]["TRUSTED_PROXY_HOPS"] == "1"
+
+
+def test_compose_app_reaches_postgres_through_pgbouncer_and_counts_limits_in_redis() -> None:
+    services = _compose()["services"]
+    db, app, pgbouncer = services["db"], services["app"], services["pgbouncer"]
 
     assert db["image"].startswith("postgres:16")
     assert "pg_isready" in " ".join(db["healthcheck"]["test"])
     volume = db["volumes"][0].split(":")[0]
     assert volume in _compose()["volumes"]  # a named volume: data survives `make down`
-    assert app["depends_on"]["db"]["condition"] == "service_healthy"
-    assert app["env_file"] == ".env"
-    assert app["build"] == "."
-    assert any(port.endswith(":8000") for port in app["ports"])
-    assert "@db:5432/" in app["environment"]["DATABASE_URL"]
+    assert "@pgbouncer:6432/" in app["environment"]["DATABASE_URL"]
+    assert pgbouncer["build"] == "docker/pgbouncer"
+    assert pgbouncer["environment"]["POOL_MODE"] == "transaction"
+    assert pgbouncer["environment"]["DB_HOST"] == "db"
+    assert app["environment"]["RATELIMIT_STORAGE_URI"].startswith("redis://redis:6379/")
+    for service in ("pgbouncer", "redis"):
+        assert app["depends_on"][service]["condition"] == "service_healthy"
+
+
+def test_compose_migrates_once_straight_to_postgres_before_any_replica_starts() -> None:
+    services = _compose()["services"]
+    migrate, app = services["migrate"], services["app"]
+
+    assert migrate["command"] == ["opply", "db", "upgrade"]
+    assert "@db:5432/" in migrate["environment"]["DATABASE_URL"]
+    assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
+    assert app["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert app["environment"]["OPPLY_MIGRATE_ON_START"] == "0"
+
+
+def test_the_compose_app_gets_only_the_variables_it_lists() -> None:
+    app = _compose()["services"]["app"]
+
+    assert "env_file" not in app, "an env_file hands the app every variable of .env"
+    assert not [name for name in app["environment"] if name.startswith("POSTGRES_")]
+    known = {f.name.upper() for f in fields(Settings)} | APP_PROCESS_VARIABLES
+    assert set(app["environment"]) <= known, set(app["environment"]) - known
+
+
+def test_the_compose_load_balancer_applies_the_local_stacks_rules() -> None:
+    rule_keywords = {"balance", "default-server", "http-check", "http-request", "http-response"}
+    rule_keywords |= {"option", "retries", "retry-on", "timeout"}
+
+    def rules(path: Path) -> list[str]:
+        lines = [line.split() for line in path.read_text().splitlines()]
+        return [" ".join(words) for words in lines if words and words[0] in rule_keywords]
+
+    compose_rules = rules(REPO_ROOT / "docker" / "haproxy.cfg")
+    stack_rules = rules(REPO_ROOT / "stack" / "haproxy.cfg")
+
+    assert "retry-on conn-failure empty-response junk-response" in compose_rules
+    # The compose file adds the DNS resolver's timeouts; every other rule is the same.
+    assert [r for r in compose_rules if not r.startswith(("timeout resolve", "timeout retry"))] == (
+        stack_rules
+    )
 
 
 def test_the_lock_file_pins_every_runtime_dependency_within_its_range() -> None:
@@ -108,6 +188,11 @@ def test_example_env_configures_a_production_start(monkeypatch: pytest.MonkeyPat
     for name, value in values.items():
         monkeypatch.setenv(name, value or "")
 
+    # As copied, the placeholder key stops production with the command that makes a real one;
+    # with a real key and limits on Redis (the compose stack has one), it starts.
+    with pytest.raises(ConfigError, match=r"placeholder from example\.env.*token_urlsafe"):
+        Settings.from_env(load_dotenv_file=False)
+    monkeypatch.setenv("SECRET_KEY", secrets.token_urlsafe(48))
     settings = Settings.from_env(load_dotenv_file=False)
 
     assert settings.is_production

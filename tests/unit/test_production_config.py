@@ -7,17 +7,27 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import runpy
+import secrets
+import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from opply.entrypoints.config import ConfigError, Settings
+from opply.entrypoints.config import (
+    ConfigError,
+    Settings,
+    database_url,
+    per_process_limits_problem,
+    weak_secret_reason,
+)
 from opply.entrypoints.jsonlog import JsonFormatter, gunicorn_logconfig, request_id_var
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-STRONG = "s" * 32
+STRONG = secrets.token_urlsafe(32)  # 43 characters, made per run
 SETTINGS_VARIABLES = (
     "OPPLY_ENV", "SECRET_KEY", "DATABASE_URL", "LOG_LEVEL", "TRUSTED_PROXY_HOPS", "CORS_ORIGINS",
     "CURRENCY", "ACCESS_TOKEN_TTL", "REFRESH_TOKEN_TTL", "DB_POOL_SIZE", "DB_MAX_OVERFLOW",
@@ -40,7 +50,7 @@ def test_production_refuses_to_start_without_a_strong_secret_key(
     if secret is not None:
         env.setenv("SECRET_KEY", secret)
 
-    with pytest.raises(ConfigError, match="SECRET_KEY must be set to at least 32 bytes"):
+    with pytest.raises(ConfigError, match=r"SECRET_KEY (is not set|is shorter than 32 bytes)"):
         Settings.from_env(load_dotenv_file=False)
 
 
@@ -192,6 +202,36 @@ def test_gunicorn_defaults_to_two_workers_per_core_plus_one(
     assert 0 < conf["graceful_timeout"] < 30  # below compose's stop_grace_period
 
 
+def fake_server(workers: int) -> Any:
+    """What gunicorn's hooks use of its arbiter: the settings and the error log."""
+    return SimpleNamespace(cfg=SimpleNamespace(workers=workers), log=logging.getLogger("gunicorn"))
+
+
+def test_gunicorn_refuses_per_process_limits_with_several_workers_in_production(
+    env: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    env.setenv("OPPLY_ENV", "production")
+    env.setenv("SECRET_KEY", STRONG)
+    env.delenv("RATELIMIT_STORAGE_URI", raising=False)
+    conf = runpy.run_path(str(REPO_ROOT / "gunicorn.conf.py"))
+    with pytest.raises(SystemExit):
+        conf["on_starting"](fake_server(workers=4))
+    assert "RATELIMIT_STORAGE_URI=redis://" in caplog.text
+    env.setenv("RATELIMIT_STORAGE_URI", "redis://127.0.0.1:6379/0")
+    conf["on_starting"](fake_server(workers=4))  # shared counts: starts
+
+
+def test_gunicorn_warns_about_per_process_limits_outside_production(
+    env: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    env.setenv("OPPLY_ENV", "development")
+    env.delenv("RATELIMIT_STORAGE_URI", raising=False)
+    conf = runpy.run_path(str(REPO_ROOT / "gunicorn.conf.py"))
+    with caplog.at_level(logging.WARNING, logger="gunicorn"):
+        conf["on_starting"](fake_server(workers=5))
+    assert "rate limits are per worker" in caplog.text
+
+
 def test_gunicorn_makes_a_metrics_folder_when_none_is_given(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -202,7 +242,7 @@ def test_gunicorn_makes_a_metrics_folder_when_none_is_given(
     try:
         assert folder.is_dir()
         (folder / "counter_123.db").write_bytes(b"stale")
-        conf["on_starting"](None)
+        conf["on_starting"](fake_server(workers=1))
         assert list(folder.iterdir()) == []
     finally:
         conf["on_exit"](None)
@@ -216,3 +256,118 @@ def test_gunicorn_keeps_a_metrics_folder_given_by_the_operator(
 
     assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path)
     assert tmp_path.is_dir()
+
+
+# --- no known or weak key in production ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("change-me-to-a-long-random-string-of-at-least-32-bytes", "placeholder from example.env"),
+        ("my-production-secret-key-for-the-opply-shop-2026", "contains 'secret'"),
+        ("a" * 64, "too predictable"),
+        ("abcd" * 16, "too predictable"),
+        ("0123456789" * 4, "too predictable"),
+    ],
+    ids=["example.env", "a-phrase", "one-letter", "repeated-word", "digits"],
+)
+def test_production_refuses_known_and_weak_keys_and_says_how_to_make_one(
+    env: pytest.MonkeyPatch, key: str, reason: str
+) -> None:
+    env.setenv("OPPLY_ENV", "production")
+    env.setenv("SECRET_KEY", key)
+
+    with pytest.raises(ConfigError, match=reason) as refused:
+        Settings.from_env(load_dotenv_file=False)
+    assert "secrets.token_urlsafe(48)" in str(refused.value)
+
+
+@pytest.mark.parametrize("make", [secrets.token_urlsafe, secrets.token_hex], ids=["urlsafe", "hex"])
+def test_random_keys_pass(make: Any) -> None:
+    for _ in range(200):
+        assert weak_secret_reason(make(32)) is None
+
+
+def _keys_in_the_repository() -> list[str]:
+    """Every literal a tracked file assigns to a SECRET_KEY-like name."""
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assignment = re.compile(
+        r"""(?:SECRET(?:_KEY)?|secret_key)["']?\s*[:=]\s*["']?([A-Za-z0-9_\-+/=.]{8,})""", re.I
+    )
+    keys = set()
+    for name in tracked:
+        path = REPO_ROOT / name
+        if path.suffix in (".png", ".lock") or not path.is_file():
+            continue
+        for match in assignment.finditer(path.read_text(errors="replace")):
+            value = match.group(1)
+            if not value.startswith(("secrets.", "settings.", "os.", "TEST_", "STRONG")):
+                keys.add(value)
+    return sorted(keys)
+
+
+def test_no_key_written_in_the_repository_can_sign_production_tokens() -> None:
+    keys = _keys_in_the_repository()
+    assert "change-me-to-a-long-random-string-of-at-least-32-bytes" in keys  # the scan works
+    assert {key: weak_secret_reason(key) for key in keys if weak_secret_reason(key) is None} == {}
+
+
+# --- DATABASE_URL spellings -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "postgresql://opply:pw@db.example:5432/opply",
+        "postgres://opply:pw@db.example:5432/opply",
+        "postgresql+psycopg2://opply:pw@db.example:5432/opply",
+        "POSTGRES://opply:pw@db.example:5432/opply",
+    ],
+)
+def test_every_usual_postgresql_spelling_runs_on_psycopg2(given: str) -> None:
+    assert database_url(given) == "postgresql+psycopg2://opply:pw@db.example:5432/opply"
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["postgresql+psycopg://u@h/d", "mysql://u@h/d", "redis://h:6379/0", "just-a-hostname"],
+)
+def test_another_driver_or_scheme_is_a_start_up_error_naming_the_forms(given: str) -> None:
+    with pytest.raises(ConfigError, match="TEST_DATABASE_URL") as refused:
+        database_url(given, "TEST_DATABASE_URL")
+    assert "postgres://" in str(refused.value)
+    assert "sqlite:///" in str(refused.value)
+
+
+def test_settings_read_a_postgres_url_as_psycopg2(env: pytest.MonkeyPatch) -> None:
+    env.setenv("DATABASE_URL", "postgres://opply@db.example/opply")
+    assert Settings.from_env(load_dotenv_file=False).database_url.startswith(
+        "postgresql+psycopg2://"
+    )
+
+
+def test_a_psycopg2_url_really_connects(env: pytest.MonkeyPatch) -> None:
+    """The normalised URL loads the dialect we ship (no "No module named 'psycopg'")."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(database_url("postgres://u@127.0.0.1:9/d"))
+    assert engine.dialect.driver == "psycopg2"
+
+
+# --- limits shared across workers -------------------------------------------------------------
+
+
+def test_per_process_limits_with_several_workers_are_named_a_problem(
+    env: pytest.MonkeyPatch,
+) -> None:
+    settings = Settings.from_env(load_dotenv_file=False)
+    assert settings.ratelimit_storage_uri == "memory://"
+    problem = per_process_limits_problem(settings, 4)
+    assert problem is not None
+    assert "RATELIMIT_STORAGE_URI=redis://" in problem
+    assert per_process_limits_problem(settings, 1) is None
+    env.setenv("RATELIMIT_STORAGE_URI", "redis://127.0.0.1:6379/0")
+    assert per_process_limits_problem(Settings.from_env(load_dotenv_file=False), 4) is None

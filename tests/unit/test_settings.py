@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import stat
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from opply.entrypoints.config import ConfigError, Settings
 
-STRONG = "a-production-secret-key-of-more-than-32-bytes"
+STRONG = secrets.token_urlsafe(32)  # made per run
 
 
 @pytest.fixture

@@ -45,8 +45,9 @@ def is_unavailable(error: BaseException) -> bool:
         return sqlstate.startswith("08") or sqlstate in UNAVAILABLE_SQLSTATES
     module = type(original).__module__
     if module.startswith("psycopg2"):
-        # No SQLSTATE: libpq's own failure (refused, unreachable, closed unexpectedly).
-        return isinstance(error, exc.OperationalError)
+        # No SQLSTATE: libpq's own failure (refused, unreachable, closed unexpectedly), or
+        # psycopg2 refusing a connection it already knows is closed.
+        return isinstance(error, exc.OperationalError | exc.InterfaceError)
     # SQLite: another process holds the write lock beyond busy_timeout.
     return isinstance(error, exc.OperationalError) and "database is locked" in str(original)
 

@@ -13,7 +13,6 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -103,6 +102,7 @@ class SqlOrderRepository:
     lines, through Core, in one statement each."""
 
     _INSERT_ORDER = insert(orders).returning(orders.c.id)
+    _INSERT_LINES = insert(order_lines)
 
     def __init__(self, session: Session) -> None:
         self._session = session
@@ -125,7 +125,7 @@ class SqlOrderRepository:
             },
         ).scalar_one()
         self._session.execute(
-            insert(order_lines),
+            self._INSERT_LINES,
             [
                 {"order_id": order.id, **{name: getattr(line, name) for name in _LINE_COLUMNS}}
                 for line in order.lines
@@ -210,22 +210,37 @@ class SqlRefreshTokenRepository:
 
 
 class SqlIdempotencyRepository:
+    """Keys claimed and filled in with statements built once (building and caching a statement
+    per call cost more CPU than running it)."""
+
+    # ON CONFLICT DO NOTHING waits for a concurrent claim of the same key to finish, then
+    # reports no row: the retry then reads the first request's stored answer.
+    _CLAIM = {
+        "postgresql": pg_insert(idempotency_keys).on_conflict_do_nothing(),
+        "sqlite": sqlite_insert(idempotency_keys).on_conflict_do_nothing(),
+    }
+    # The claim's created_at stays (it is when the key was taken, and an indexed column that
+    # is not rewritten keeps the update cheap).
+    _SAVE = (
+        update(idempotency_keys)
+        .where(
+            idempotency_keys.c.customer_id == bindparam("b_customer_id"),
+            idempotency_keys.c.key == bindparam("b_key"),
+        )
+        .values(
+            fingerprint=bindparam("b_fingerprint"),
+            order_id=bindparam("b_order_id"),
+            response=bindparam("b_response"),
+        )
+    )
+
     def __init__(self, session: Session) -> None:
         self._session = session
 
     def claim(self, customer_id: int, key: str, at: datetime) -> bool:
-        dialect = self._session.get_bind().dialect.name
+        statement = self._CLAIM[self._session.get_bind().dialect.name]
         values = {"customer_id": customer_id, "key": key, "fingerprint": "", "created_at": at}
-        statement: Any
-        if dialect == "postgresql":
-            statement = pg_insert(idempotency_keys).values(**values).on_conflict_do_nothing()
-        elif dialect == "sqlite":
-            statement = sqlite_insert(idempotency_keys).values(**values).on_conflict_do_nothing()
-        else:  # pragma: no cover - only PostgreSQL and SQLite are supported
-            statement = insert(idempotency_keys).values(**values)
-        # ON CONFLICT DO NOTHING waits for a concurrent claim of the same key to finish, then
-        # reports no row: the retry then reads the first request's stored answer.
-        result = self._session.execute(statement)
+        result = self._session.execute(statement, values)
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def get(self, customer_id: int, key: str) -> IdempotencyRecord | None:
@@ -238,18 +253,15 @@ class SqlIdempotencyRepository:
 
     def save(self, record: IdempotencyRecord) -> None:
         self._session.execute(
-            update(idempotency_keys)
-            .where(
-                idempotency_keys.c.customer_id == record.customer_id,
-                idempotency_keys.c.key == record.key,
-            )
-            .values(
-                fingerprint=record.fingerprint,
-                created_at=record.created_at,
-                order_id=record.order_id,
-                response=record.response,
-            )
-            .execution_options(synchronize_session=False)
+            self._SAVE,
+            {
+                "b_customer_id": record.customer_id,
+                "b_key": record.key,
+                "b_fingerprint": record.fingerprint,
+                "b_order_id": record.order_id,
+                "b_response": record.response,
+            },
+            execution_options={"synchronize_session": False},
         )
 
     def purge_older_than(self, cutoff: datetime) -> int:
@@ -312,7 +324,13 @@ class SqlWriteUnitOfWork(WriteUnitOfWork):
         return None
 
     def _rollback(self) -> None:
-        self.session.rollback()
+        try:
+            self.session.rollback()
+        except Exception as error:
+            if not is_unavailable(error):
+                raise
+            # The connection is gone and the server ended its transaction with it: nothing is
+            # left to undo (the error that lost it, if any, is what the caller sees).
 
     def _end(self) -> None:
         self.session.close()

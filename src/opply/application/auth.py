@@ -7,7 +7,7 @@ import uuid
 from opply.application.dto import Principal, TokenPair, UserView
 from opply.application.passwords import verified_credentials
 from opply.application.ports import Clock, PasswordHasher, TokenService
-from opply.application.unit_of_work import UnitOfWork, WriteUnitOfWork
+from opply.application.unit_of_work import UnitOfWork, WriteUnitOfWork, retried_if_nothing_kept
 from opply.domain.errors import (
     AuthenticationFailed,
     InvalidToken,
@@ -39,6 +39,7 @@ class Authenticate:
         self._hasher = hasher
         self._tokens = tokens
 
+    @retried_if_nothing_kept
     def __call__(self, username: str, password: str) -> TokenPair:
         found = verified_credentials(self._uow, self._hasher, username, password)
         new_hash = (
@@ -66,6 +67,7 @@ class RefreshTokens:
         self._tokens = tokens
         self._clock = clock
 
+    @retried_if_nothing_kept
     def __call__(self, refresh_token: str) -> TokenPair:
         claims = self._tokens.read_refresh(refresh_token)
         now = self._clock.now()
@@ -98,6 +100,7 @@ class RevokeRefreshToken:
         self._tokens = tokens
         self._clock = clock
 
+    @retried_if_nothing_kept
     def __call__(self, refresh_token: str) -> None:
         claims = self._tokens.read_refresh(refresh_token)
         with self._uow.write() as uow:

@@ -18,7 +18,7 @@ from opply.application.dto import (
     view_of_order,
 )
 from opply.application.ports import Clock, OrderSnapshot
-from opply.application.unit_of_work import UnitOfWork, WriteUnitOfWork
+from opply.application.unit_of_work import UnitOfWork, WriteUnitOfWork, retried_if_nothing_kept
 from opply.domain.errors import IdempotencyKeyReused, OrderNotFound, RequestInProgress
 from opply.domain.model import IdempotencyRecord, Order, OrderStatus, check_line_requests
 
@@ -43,6 +43,7 @@ class PlaceOrder:
         self._currency = currency
         self._snapshot = snapshot
 
+    @retried_if_nothing_kept
     def __call__(self, cmd: PlaceOrderCommand) -> PlacedOrder:
         check_line_requests(cmd.lines)  # fail fast, before any lock is taken
         with self._uow.write() as uow:
@@ -119,6 +120,7 @@ class CancelMyOrder:
         self._uow = uow
         self._clock = clock
 
+    @retried_if_nothing_kept
     def __call__(self, customer_id: int, order_id: int) -> OrderView:
         with self._uow.write() as uow:
             order = uow.orders.get_for_update(order_id, customer_id=customer_id)
@@ -172,6 +174,7 @@ class MoveOrder:
         self._uow = uow
         self._clock = clock
 
+    @retried_if_nothing_kept
     def __call__(self, order_id: int, action: OrderAction) -> OrderView:
         with self._uow.write() as uow:
             order = uow.orders.get_for_update(order_id)

@@ -12,7 +12,7 @@ from opply.application.dto import (
     ProductFilter,
     ProductView,
 )
-from opply.application.unit_of_work import UnitOfWork
+from opply.application.unit_of_work import UnitOfWork, retried_if_nothing_kept
 from opply.domain.errors import ProductNotFound
 from opply.domain.model import Product
 
@@ -47,6 +47,7 @@ class CreateProduct:
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
 
+    @retried_if_nothing_kept
     def __call__(self, cmd: NewProduct) -> ProductView:
         product = Product(**asdict(cmd))
         with self._uow.write() as uow:
@@ -59,6 +60,7 @@ class UpdateProduct:
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
 
+    @retried_if_nothing_kept
     def __call__(self, product_id: int, changes: ProductChanges) -> ProductView:
         with self._uow.write() as uow:
             product = uow.products.get_for_update([product_id]).get(product_id)
@@ -75,6 +77,7 @@ class RestockProduct:
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
 
+    @retried_if_nothing_kept
     def __call__(self, product_id: int, quantity: int) -> ProductView:
         with self._uow.write() as uow:
             product = uow.products.get_for_update([product_id]).get(product_id)

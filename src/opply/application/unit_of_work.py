@@ -17,8 +17,10 @@ ABCs rather than Protocols, because those rules are behaviour every implementati
 from __future__ import annotations
 
 import abc
+import functools
+from collections.abc import Callable
 from types import TracebackType
-from typing import NoReturn, Protocol, Self
+from typing import NoReturn, ParamSpec, Protocol, Self, TypeVar
 
 from opply.application.dto import (
     Credentials,
@@ -40,6 +42,9 @@ from opply.application.ports import (
     UserRepository,
 )
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 
 class UnitOfWorkError(RuntimeError):
     """A unit of work used against its mode: a bug in the caller, never a client's error."""
@@ -58,6 +63,25 @@ class StoreUnavailable(Exception):
         super().__init__(detail)
         self.detail = detail
         self.outcome_unknown = outcome_unknown
+
+
+def retried_if_nothing_kept(call: Callable[P, R]) -> Callable[P, R]:
+    """For a use case that writes: run it once more if the store lost its connection before
+    the commit was sent (the store then kept nothing, so the second run starts from the same
+    state). A second loss, or one while committing (kept or not, nobody knows), propagates:
+    the client retries, with its Idempotency-Key where it matters."""
+
+    @functools.wraps(call)
+    def once_more_if_nothing_kept(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return call(*args, **kwargs)
+        except StoreUnavailable as lost:
+            if lost.outcome_unknown:
+                raise
+        return call(*args, **kwargs)
+
+    once_more_if_nothing_kept.retried_if_nothing_kept = True  # type: ignore[attr-defined]
+    return once_more_if_nothing_kept
 
 
 class ReadUnitOfWork(abc.ABC):

@@ -8,7 +8,7 @@ from datetime import datetime
 from opply.application.dto import NewUser, Page, PageRequest, UserFilter, UserView
 from opply.application.passwords import check_password, verified_credentials
 from opply.application.ports import Clock, PasswordHasher
-from opply.application.unit_of_work import UnitOfWork, WriteUnitOfWork
+from opply.application.unit_of_work import UnitOfWork, WriteUnitOfWork, retried_if_nothing_kept
 from opply.domain.errors import (
     AuthenticationFailed,
     InvalidUsername,
@@ -28,6 +28,7 @@ class CreateUser:
         self._uow = uow
         self._hasher = hasher
 
+    @retried_if_nothing_kept
     def __call__(self, cmd: NewUser) -> UserView:
         if not USERNAME_RE.fullmatch(cmd.username):  # match's $ allows a trailing newline
             raise InvalidUsername("Username must be 1-150 letters, digits or . @ + - _ characters")
@@ -65,6 +66,7 @@ class SetPassword:
         self._hasher = hasher
         self._clock = clock
 
+    @retried_if_nothing_kept
     def __call__(self, username: str, password: str) -> UserView:
         check_password(password)
         password_hash = self._hasher.hash(password)
@@ -85,6 +87,7 @@ class ChangeMyPassword:
         self._hasher = hasher
         self._clock = clock
 
+    @retried_if_nothing_kept
     def __call__(self, user_id: int, current_password: str, new_password: str) -> None:
         with self._uow.read() as reads:
             access = reads.user_access(user_id, login="")
@@ -110,6 +113,7 @@ class SetUserActive:
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
 
+    @retried_if_nothing_kept
     def __call__(
         self, username: str, active: bool, *, acting_username: str | None = None
     ) -> UserView:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import secrets
 import tempfile
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -16,10 +18,99 @@ log = logging.getLogger("opply.config")
 
 MIN_SECRET_KEY_BYTES = 32
 ENVIRONMENTS = ("development", "test", "production")
+MAKE_A_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
 
 
 class ConfigError(RuntimeError):
     """The service cannot start with this configuration."""
+
+
+# --- DATABASE_URL -----------------------------------------------------------------------------
+
+# Every spelling of a PostgreSQL URL that hosts hand out, all on the driver we ship (psycopg2):
+# SQLAlchemy itself maps "postgresql://" to psycopg 3 and does not know "postgres://".
+POSTGRES_SCHEMES = ("postgresql+psycopg2", "postgresql", "postgres")
+ACCEPTED_URLS = (
+    "postgresql://, postgres:// or postgresql+psycopg2:// (user:password@host:port/database), "
+    "or sqlite:///path/to/file.sqlite3"
+)
+
+
+def database_url(raw: str, variable: str = "DATABASE_URL") -> str:
+    """``raw`` as SQLAlchemy must read it here, or a ``ConfigError`` naming ``variable`` and
+    the accepted forms."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    scheme, separator, rest = raw.strip().partition("://")
+    if not separator:
+        raise ConfigError(f"{variable} is not a database URL; use {ACCEPTED_URLS}")
+    if scheme.lower() in POSTGRES_SCHEMES:
+        url = f"postgresql+psycopg2://{rest}"
+    elif scheme.lower() == "sqlite":
+        url = raw.strip()
+    else:
+        raise ConfigError(
+            f"{variable} uses {scheme}://, which this service cannot use; use {ACCEPTED_URLS}"
+        )
+    try:
+        make_url(url)
+    except ArgumentError as error:
+        raise ConfigError(f"{variable} is not a valid database URL ({error})") from error
+    return url
+
+
+# --- SECRET_KEY -------------------------------------------------------------------------------
+
+# Keys published with the project (example.env): known to everybody, so never a production key.
+PUBLISHED_KEYS = frozenset({"change-me-to-a-long-random-string-of-at-least-32-bytes"})
+PLACEHOLDER_WORDS = ("change", "secret", "example", "placeholder", "password", "replace")
+MIN_SECRET_KEY_BITS = 128
+
+
+def estimated_bits(key: str) -> float:
+    """A cautious guess at the key's randomness: the lower of its length times the Shannon
+    entropy of its characters (about 6 bits a character for ``token_urlsafe``, 4 for hex) and
+    the size it compresses to (a repeated word or a run of digits compresses to almost
+    nothing)."""
+    counts = [key.count(c) for c in set(key)]
+    shannon = -sum(n / len(key) * math.log2(n / len(key)) for n in counts) * len(key)
+    compressed = len(zlib.compress(key.encode(), 9)) - len(zlib.compress(b"", 9))
+    return min(shannon, 8.0 * compressed)
+
+
+def weak_secret_reason(key: str) -> str | None:
+    """Why ``key`` must not sign production tokens, or None if it may."""
+    if len(key.encode()) < MIN_SECRET_KEY_BYTES:
+        return f"is shorter than {MIN_SECRET_KEY_BYTES} bytes"
+    if key in PUBLISHED_KEYS:
+        return "is the placeholder from example.env, which everybody can read"
+    lowered = key.lower()
+    for word in PLACEHOLDER_WORDS:
+        if word in lowered:
+            return f"contains {word!r}: it looks like a placeholder, not a random key"
+    if estimated_bits(key) < MIN_SECRET_KEY_BITS:
+        return f"is too predictable (under {MIN_SECRET_KEY_BITS} bits of randomness)"
+    return None
+
+
+# --- rate limits across processes ---------------------------------------------------------------
+
+
+def per_process_limits_problem(settings: Settings, workers: int) -> str | None:
+    """What is wrong with counting limits in each process's memory for ``workers`` processes
+    (each would let the whole limit through), or None if nothing is."""
+    if not settings.ratelimit_enabled or workers <= 1:
+        return None
+    if not settings.ratelimit_storage_uri.startswith("memory://"):
+        return None
+    return (
+        f"RATELIMIT_STORAGE_URI is memory://, so each of the {workers} workers counts on its "
+        f"own: the login limit ({settings.login_rate_limit} per username) lets up to {workers} "
+        "times that through. Set RATELIMIT_STORAGE_URI=redis://HOST:6379/0 (shared by every "
+        "worker and instance), or WEB_CONCURRENCY=1, or RATELIMIT_ENABLED=false if a proxy in "
+        "front enforces the limits"
+    )
 
 
 def _instance_dir() -> Path:
@@ -147,12 +238,14 @@ class Settings:
         if env not in ENVIRONMENTS:
             raise ConfigError(f"OPPLY_ENV must be one of {', '.join(ENVIRONMENTS)}, got {env!r}")
         secret = os.environ.get("SECRET_KEY", "")
-        if len(secret.encode()) < MIN_SECRET_KEY_BYTES:
-            if env == "production":
+        if env == "production":
+            weak = weak_secret_reason(secret) if secret else "is not set"
+            if weak:
                 raise ConfigError(
-                    f"SECRET_KEY must be set to at least {MIN_SECRET_KEY_BYTES} bytes in "
-                    "production (e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                    f"SECRET_KEY {weak}. Production needs a random key of at least "
+                    f"{MIN_SECRET_KEY_BYTES} bytes; make one with {MAKE_A_KEY}"
                 )
+        elif len(secret.encode()) < MIN_SECRET_KEY_BYTES:
             if secret:
                 warnings.warn(
                     "SECRET_KEY is shorter than 32 bytes; the development key in the "
@@ -164,7 +257,7 @@ class Settings:
         if env == "production" and not os.environ.get("DATABASE_URL"):
             raise ConfigError(
                 "DATABASE_URL must be set in production "
-                "(e.g. postgresql+psycopg2://user:password@host:5432/opply)"
+                "(e.g. postgresql://user:password@host:5432/opply)"
             )
         currency = os.environ.get("CURRENCY", "EUR").strip().upper()
         if len(currency) != 3 or not currency.isalpha():
@@ -173,7 +266,9 @@ class Settings:
             o.strip() for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip()
         )
         return cls(
-            database_url=os.environ.get("DATABASE_URL") or _default_database_url(),
+            database_url=database_url(os.environ["DATABASE_URL"])
+            if os.environ.get("DATABASE_URL")
+            else _default_database_url(),
             secret_key=secret,
             env=env,
             access_token_ttl=_seconds("ACCESS_TOKEN_TTL", 15 * 60),

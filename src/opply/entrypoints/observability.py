@@ -84,10 +84,12 @@ def init_observability(app: Flask, settings: Settings) -> None:
     configure_logging(settings.log_level)
     if settings.trusted_proxy_hops > 0:
         hops = settings.trusted_proxy_hops
-        # Only as many X-Forwarded-* values as there are proxies we run are believed: the rest
-        # were written by the client.
+        # Only as many X-Forwarded-For/-Proto values as there are proxies we run are believed:
+        # the rest were written by the client. X-Forwarded-Host and -Port never are: an ALB does
+        # not set them, so whatever arrives was written by the client, and believing it would put
+        # the client's host into the links we build (pagination's next and previous).
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0
         )
     app.wsgi_app = LimitStreamedBody(app.wsgi_app, app)  # type: ignore[method-assign]
     allowed_origins = frozenset(settings.cors_origins)

@@ -18,6 +18,8 @@ from opply.application.products import (
 )
 from opply.domain.errors import (
     InvalidName,
+    InvalidPrice,
+    InvalidProductField,
     InvalidQuantity,
     InvalidSku,
     ProductNotFound,
@@ -83,6 +85,9 @@ class Products(MethodView):
     @operation(
         "createProduct",
         InvalidName,
+        InvalidPrice,
+        InvalidProductField,
+        InvalidQuantity,
         InvalidSku,
         SkuTaken,
         links={
@@ -112,7 +117,16 @@ class ProductDetail(MethodView):
     @staff_only  # before parsing: no body details for the unauthorised
     @blp.arguments(ProductPatchSchema, example={"price": "13.00"})
     @blp.response(200, ProductSchema, example=PRODUCT_EXAMPLE)
-    @operation("updateProduct", ProductNotFound, InvalidName, InvalidSku, SkuTaken)
+    @operation(
+        "updateProduct",
+        ProductNotFound,
+        InvalidName,
+        InvalidPrice,
+        InvalidProductField,
+        InvalidQuantity,
+        InvalidSku,
+        SkuTaken,
+    )
     def patch(self, body: dict[str, Any], product_id: int) -> Any:
         """Change any of a product's fields but its id (staff)
 

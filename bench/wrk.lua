@@ -1,11 +1,15 @@
--- wrk scenarios for `make bench` (bench/run.py passes the scenario and its data after `--`).
+-- The requests of `make bench`'s scenarios for wrk (bench/scenarios.py names a scenario and
+-- its data after `--`; products are ids first_id .. first_id + count - 1).
 --
 --   list <path>                        GET a fixed path (product list pages)
 --   revalidate <path> <etag>           GET with If-None-Match: <etag> (expects 304s)
---   detail <max_product_id>            GET a random product
+--   detail <first_id> <count>          GET a random product
 --   history <tokens_file> <path>       GET with a bearer token, rotated across customers
---   order <tokens_file> <lines> <max_product_id>
---                                      POST an order of <lines> distinct random products
+--   order <tokens_file> <lines> <first_id> <count>
+--                                      POST an order of <lines> distinct random products, with
+--                                      an Idempotency-Key unique to the run, thread and request
+--
+-- run.py adds one last argument, unique to each wrk run (the keys start with it).
 --   login <users_file> <password>      POST /api/token/, rotating usernames
 --
 -- Every thread counts answers by status class; done() prints one JSON line that run.py reads.
@@ -47,12 +51,12 @@ local function next_token()
   return tokens[(counter % #tokens) + 1]
 end
 
-local function distinct_ids(n, max_id)
+local function distinct_ids(n, first_id, count)
   -- n distinct products spread over the catalogue: a random first one, then every
-  -- (max_id / n)th after it. The same choice as the pgbench scripts (bench/order.sql and
-  -- run.py's order_script), so both meet the same row-lock contention.
-  local step = math.floor(max_id / n)
-  local first = math.random(1, step)
+  -- (count / n)th after it. The same choice as the pgbench scripts (bench/ceilings.py), so both
+  -- meet the same row-lock contention.
+  local step = math.floor(count / n)
+  local first = first_id + math.random(0, step - 1)
   local picked = {}
   for k = 0, n - 1 do
     picked[#picked + 1] = first + k * step
@@ -66,12 +70,12 @@ function request()
   elseif scenario == "revalidate" then
     return wrk.format("GET", args_[2], { ["If-None-Match"] = args_[3] })
   elseif scenario == "detail" then
-    local pid = math.random(1, tonumber(args_[2]))
+    local pid = math.random(tonumber(args_[2]), tonumber(args_[2]) + tonumber(args_[3]) - 1)
     return wrk.format("GET", "/api/v1/products/" .. pid .. "/")
   elseif scenario == "history" then
     return wrk.format("GET", args_[3], { ["Authorization"] = "Bearer " .. next_token() })
   elseif scenario == "order" then
-    local ids = distinct_ids(tonumber(args_[3]), tonumber(args_[4]))
+    local ids = distinct_ids(tonumber(args_[3]), tonumber(args_[4]), tonumber(args_[5]))
     local parts = {}
     for k, pid in ipairs(ids) do
       parts[k] = '{"product_id":' .. pid .. ',"quantity":1}'
@@ -80,6 +84,7 @@ function request()
     return wrk.format("POST", "/api/v1/orders/", {
       ["Authorization"] = "Bearer " .. next_token(),
       ["Content-Type"] = "application/json",
+      ["Idempotency-Key"] = args_[#args_] .. "-" .. (id or 0) .. "-" .. counter,
     }, body)
   elseif scenario == "login" then
     counter = counter + 1

@@ -1,0 +1,272 @@
+"""What `make bench` measures and what it must reach: the scenarios and the goals, as data.
+
+A scenario is one wrk load (``wrk.lua``'s arguments), the request the bench also runs
+in-process to count (and compare) its SQL statements, the pgbench script of the same SQL (its
+ceiling), and whether the bare app (``bare_app.py``) runs it too. They run in this order;
+``before`` is a step on the database first. The placeholders in ``wrk`` are filled by the run:
+``{tokens}`` and ``{users}`` (files of tokens and usernames), ``{password}``, ``{first_id}`` and
+``{count}`` (the products orders pick from), ``{etag}``, ``{history10}`` and ``{history10k}``
+(the history customers' token files).
+
+A goal compares figures of the run: a scenario's rate as a share of its ceiling or of the bare
+app's rate, its p99, the cost of one scenario against another, or a fact of the whole run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from dataset import BIG_CATALOGUE, PAGE_SIZE, PRODUCTS
+
+Method = Literal["GET", "POST"]
+Before = Literal["", "vacuum", "grow"]
+CeilingScript = Literal["list", "detail", "history", "order"]
+Check = Literal[
+    "of_ceiling",
+    "of_bare",
+    "p99_below",
+    "cost_at_most",
+    "same_statements",
+    "rss_below",
+    "no_errors",
+    "books_balance",
+    "bare_sends_same_sql",
+]
+
+LIST = "/api/v1/products/"
+ORDERS = "/api/v1/orders/"
+DEEP_PAGE = int(PRODUCTS * 0.92) // PAGE_SIZE
+BIG_DEEP_PAGE = int(BIG_CATALOGUE * 0.92) // PAGE_SIZE
+
+
+@dataclass(frozen=True, kw_only=True)
+class Probe:
+    """The request counted in-process: as ``user`` (a bearer token) if given; a POST carries
+    an order of ``order_lines`` lines and an Idempotency-Key, or ``login_as``'s credentials;
+    ``etag`` sends If-None-Match with the page's current ETag."""
+
+    method: Method = "GET"
+    path: str
+    user: str | None = None
+    order_lines: int = 0
+    login_as: str | None = None
+    etag: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ceiling:
+    script: CeilingScript
+    offset: int = 0  # list: the page's offset
+    lines: int = 0  # order: its number of lines
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scenario:
+    key: str
+    name: str
+    wrk: tuple[str, ...]
+    probe: Probe
+    ceiling: Ceiling | None = None
+    bare: bool = False  # the bare app runs it too
+    stack: bool = False  # BENCH_TARGET=stack runs it (direct vs through the stack)
+    expect: Literal["2xx", "3xx"] = "2xx"
+    before: Before = ""
+
+
+def _order(lines: int, *, bare: bool = False, stack: bool = False) -> Scenario:
+    return Scenario(
+        key=f"order{lines}",
+        name=f"place order, {lines} line{'s' if lines > 1 else ''}",
+        wrk=("order", "{tokens}", str(lines), "{first_id}", "{count}"),
+        probe=Probe(method="POST", path=ORDERS, user="customer01", order_lines=lines),
+        ceiling=Ceiling(script="order", lines=lines),
+        bare=bare,
+        stack=stack,
+    )
+
+
+def _list(
+    key: str, name: str, page: int, *, before: Before = "", bare: bool = False, stack: bool = False
+) -> Scenario:
+    path = LIST if page == 1 else f"{LIST}?page={page}"
+    return Scenario(
+        key=key,
+        name=name,
+        wrk=("list", path),
+        probe=Probe(path=path),
+        ceiling=Ceiling(script="list", offset=(page - 1) * PAGE_SIZE),
+        bare=bare,
+        stack=stack,
+        before=before,
+    )
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    _list("list", "product list page 1", 1, bare=True, stack=True),
+    _list("deep", f"product list page {DEEP_PAGE} (92%)", DEEP_PAGE),
+    Scenario(
+        key="detail",
+        name="product detail",
+        wrk=("detail", "{first_id}", "{count}"),
+        probe=Probe(path=f"{LIST}7/"),
+        ceiling=Ceiling(script="detail"),
+        bare=True,
+        stack=True,
+    ),
+    Scenario(
+        key="revalidate",
+        name="product list revalidation (304)",
+        wrk=("revalidate", LIST, "{etag}"),
+        probe=Probe(path=LIST, etag=True),
+        expect="3xx",
+    ),
+    _order(2, bare=True, stack=True),
+    Scenario(
+        key="history",
+        name="order history page 1",
+        wrk=("history", "{tokens}", ORDERS),
+        probe=Probe(path=ORDERS, user="customer01"),
+        ceiling=Ceiling(script="history"),
+        bare=True,
+        stack=True,
+    ),
+    _order(1),
+    _order(10),
+    _order(50),
+    # The order runs added several hundred thousand orders since the load's ANALYZE: refresh
+    # the statistics, as autovacuum would on a live database, so the planner does not scan the
+    # whole table for a customer it still believes owns all of it.
+    Scenario(
+        key="history10",
+        name="order history, 10 orders",
+        wrk=("history", "{history10}", ORDERS),
+        probe=Probe(path=ORDERS, user="history10"),
+        before="vacuum",
+    ),
+    Scenario(
+        key="history10k",
+        name="order history, 10,000 orders",
+        wrk=("history", "{history10k}", ORDERS),
+        probe=Probe(path=ORDERS, user="history10k"),
+    ),
+    Scenario(
+        key="login",
+        name="log in (argon2id, on purpose)",
+        wrk=("login", "{users}", "{password}"),
+        probe=Probe(method="POST", path="/api/token/", login_as="customer01"),
+    ),
+    _list("big", f"product list page 1, {BIG_CATALOGUE:,}", 1, before="grow"),
+    _list("bigdeep", f"product list page {BIG_DEEP_PAGE}, {BIG_CATALOGUE:,}", BIG_DEEP_PAGE),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Goal:
+    issue: str
+    text: str
+    check: Check
+    scenario: str = ""
+    versus: str = ""
+    limit: float = 0.0
+
+
+GOALS: tuple[Goal, ...] = (
+    Goal(
+        issue="12", text="list >= 75% of the bare app", check="of_bare", scenario="list", limit=0.75
+    ),
+    Goal(
+        issue="12",
+        text="order >= 75% of the bare app",
+        check="of_bare",
+        scenario="order2",
+        limit=0.75,
+    ),
+    Goal(
+        issue="7, 12",
+        text="list >= 12% of its ceiling",
+        check="of_ceiling",
+        scenario="list",
+        limit=0.12,
+    ),
+    Goal(
+        issue="7, 12",
+        text="order >= 20% of its ceiling",
+        check="of_ceiling",
+        scenario="order2",
+        limit=0.20,
+    ),
+    Goal(issue="12", text="the bare app sends the service's SQL", check="bare_sends_same_sql"),
+    Goal(issue="7", text="order p99 < 50 ms", check="p99_below", scenario="order2", limit=50),
+    Goal(
+        issue="7",
+        text="order: same SQL statements for 1 and 50 lines",
+        check="same_statements",
+        scenario="order50",
+        versus="order1",
+    ),
+    Goal(
+        issue="7",
+        text="order: 50 lines cost <= 3x one line",
+        check="cost_at_most",
+        scenario="order50",
+        versus="order1",
+        limit=3,
+    ),
+    Goal(
+        issue="7",
+        text="list page 1 at 100,000 <= 2x page 1 at 1,000",
+        check="cost_at_most",
+        scenario="big",
+        versus="list",
+        limit=2,
+    ),
+    Goal(
+        issue="7",
+        text="deep page <= 3x page 1 (1,000 products)",
+        check="cost_at_most",
+        scenario="deep",
+        versus="list",
+        limit=3,
+    ),
+    Goal(
+        issue="7",
+        text="deep page <= 3x page 1 (100,000 products)",
+        check="cost_at_most",
+        scenario="bigdeep",
+        versus="big",
+        limit=3,
+    ),
+    Goal(
+        issue="7",
+        text="history: constant statements per page",
+        check="same_statements",
+        scenario="history10k",
+        versus="history10",
+    ),
+    Goal(
+        issue="7",
+        text="history 10,000 orders <= 2x 10 orders",
+        check="cost_at_most",
+        scenario="history10k",
+        versus="history10",
+        limit=2,
+    ),
+    Goal(issue="7", text="worker RSS < 100 MB", check="rss_below", limit=100),
+    Goal(issue="7", text="no errors in any scenario", check="no_errors"),
+    Goal(issue="7", text="stock books balance", check="books_balance"),
+)
+
+
+def _check(scenarios: tuple[Scenario, ...], goals: tuple[Goal, ...]) -> None:
+    """A goal naming no scenario would silently never be judged: refuse it at once."""
+    keys = [s.key for s in scenarios]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"two scenarios share a key: {keys}")
+    for goal in goals:
+        for key in (goal.scenario, goal.versus):
+            if key and key not in keys:
+                raise ValueError(f"goal {goal.text!r} names no scenario {key!r}")
+
+
+_check(SCENARIOS, GOALS)
