@@ -362,11 +362,19 @@ def build(podman: Podman, base: str) -> None:
     podman.run("image", "prune", "--force")  # the previous run's image, now untagged
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def unused_port() -> int:
+    """A port nobody listens on, below the kernel's ephemeral range: outgoing connections take
+    ports in that range at any moment, and one did between our look and gunicorn's bind."""
+    ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(100):
+        port = ephemeral_low // 2 + secrets.randbelow(ephemeral_low // 2)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("0.0.0.0", port))  # noqa: S104 - as gunicorn will
+            except OSError:
+                continue
+            return port
+    raise fail("found no unused port")
 
 
 @contextmanager
@@ -447,9 +455,12 @@ class ImageChecks:
     def __init__(self, podman: Podman, database: URL) -> None:
         self.podman = podman
         self.database = database
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.port = unused_port()
         self.passed: list[str] = []
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def ok(self, message: str) -> None:
         self.passed.append(message)
@@ -592,7 +603,7 @@ class ImageChecks:
         result = self.podman.run("healthcheck", "run", CONTAINER, check=False)
         self.expect(result.returncode == 0, f"the HEALTHCHECK failed: {result.stdout}")
         command = test[1:] if test[0] == "CMD" else ["/bin/sh", "-c", test[1]]
-        dead_port = str(free_port())
+        dead_port = str(unused_port())
         dead = self.podman.run("exec", "--env", f"PORT={dead_port}", CONTAINER, *command,
                                check=False)  # fmt: skip
         self.expect(dead.returncode != 0, "the HEALTHCHECK command passed against a dead port")
@@ -631,8 +642,17 @@ class ImageChecks:
         )
 
     def run_all(self) -> None:
-        self.start()
-        self.wait_ready()
+        for attempt in range(3):
+            self.start()
+            try:
+                self.wait_ready()
+                break
+            except CheckFailed:
+                if attempt == 2 or "Address already in use" not in self.logs():
+                    raise
+                say(f"port {self.port} was taken before gunicorn bound it: another one")
+                self.podman.run("rm", "--force", CONTAINER)
+                self.port = unused_port()
         self.migrations_ran()
         self.probes_answer()
         self.api_answers()
