@@ -10,21 +10,22 @@ No Docker engine runs on the CI machines and no container registry is reachable,
    the CA bundle) changes.
 2. The Dockerfile is built unchanged, in Docker's format (the OCI format has no HEALTHCHECK).
 3. The image runs with host networking against a throwaway database on the machine's
-   PostgreSQL and is checked as a deployment uses it: the start command migrates the database,
-   /healthz, /readyz and the API answer, every process runs as the image's non-root user, pip
-   and setuptools are gone, the HEALTHCHECK command passes (and fails against a dead port), and
-   SIGTERM stops gunicorn gracefully: a request in flight is answered, the exit code is 0 and
-   the master says so within the grace period.
+   PostgreSQL and its Redis, and is checked as a deployment uses it: the start command migrates
+   the database; /healthz, /readyz, the API and a login answer; the rate limits count in Redis;
+   every process runs as the image's non-root user; pip and setuptools are gone; the HEALTHCHECK
+   command passes (and fails against a dead port); SIGTERM stops gunicorn gracefully: a request
+   in flight is answered, the exit code is 0 and the master says so within the grace period.
 
 Podman is configured for this machine in files under ``.image/`` (nothing in /etc changes):
-the vfs storage driver, which asks nothing of the kernel or the file system (overlay failed on
-an earlier machine of this kind; it works on some), runc (crun refuses the machine's hybrid
-cgroups), cgroupfs and file events (no systemd), and nofile/nproc limits below
-the machine's hard limits (the VM cannot raise them, Podman's defaults are higher).
+the vfs storage driver, which needs nothing from the kernel or the file system under it; runc
+(crun refuses the machine's hybrid cgroups); cgroupfs and file events (no systemd); nofile and
+nproc limits below the machine's hard limits (the VM cannot raise them, Podman's defaults are
+higher).
 
 Needs root (apt-get, debootstrap, rootful Podman) and 2 GB of free disk, checked first.
 Environment: IMAGE_TEST_DATABASE_URL (an admin URL of the PostgreSQL server; default postgres
-on 127.0.0.1:5432), DEBIAN_MIRROR (default http://deb.debian.org/debian).
+on 127.0.0.1:5432), IMAGE_TEST_REDIS_URL (the rate limits' store; default database 14 of the
+Redis on 127.0.0.1:6379), DEBIAN_MIRROR (default http://deb.debian.org/debian).
 """
 
 from __future__ import annotations
@@ -49,10 +50,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
 
 from opply.adapters.migrations import runner
+from opply.entrypoints.demo import DEMO_CUSTOMER
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".image"
@@ -60,6 +64,8 @@ NEEDED_BYTES = 2_000_000_000  # a cold run peaked at 0.9 GB (base, build stages,
 ADMIN_URL = os.environ.get(
     "IMAGE_TEST_DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 )
+# Production refuses per-process rate limits with several workers: they are counted in Redis.
+REDIS_URL = os.environ.get("IMAGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 TOOLS = {"podman": "podman", "runc": "runc", "debootstrap": "debootstrap"}  # command: package
 
 DEBIAN_SUITE = "bookworm"
@@ -133,14 +139,33 @@ def ensure_tools() -> None:
         return
     say(f"installing {' '.join(missing)} with apt")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
     # No recommends: storage is vfs and networking the host's, so fuse-overlayfs, slirp4netns
     # and uidmap are not needed; recommends would also pull in crun.
-    subprocess.run(
+    for command in (
+        ["apt-get", "update", "-qq"],
         ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
-        check=True,
-        env=env,
-    )
+    ):
+        result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise fail(f"`{' '.join(command[:2])}` failed:\n{result.stdout}{result.stderr}")
+
+
+def check_services() -> None:
+    """The container uses the machine's PostgreSQL and Redis: say so now, not after the build."""
+    engine = create_engine(make_url(ADMIN_URL))
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as error:
+        message = f"PostgreSQL at {ADMIN_URL} does not answer (IMAGE_TEST_DATABASE_URL)"
+        raise fail(f"{message}: {error}") from None
+    finally:
+        engine.dispose()
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_timeout=5).ping()
+    except redis.RedisError as error:
+        message = f"Redis at {REDIS_URL} does not answer (IMAGE_TEST_REDIS_URL)"
+        raise fail(f"{message}: {error}") from None
 
 
 @contextmanager
@@ -337,11 +362,19 @@ def build(podman: Podman, base: str) -> None:
     podman.run("image", "prune", "--force")  # the previous run's image, now untagged
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def unused_port() -> int:
+    """A port nobody listens on, below the kernel's ephemeral range: outgoing connections take
+    ports in that range at any moment, and one did between our look and gunicorn's bind."""
+    ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(100):
+        port = ephemeral_low // 2 + secrets.randbelow(ephemeral_low // 2)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("0.0.0.0", port))  # noqa: S104 - as gunicorn will
+            except OSError:
+                continue
+            return port
+    raise fail("found no unused port")
 
 
 @contextmanager
@@ -359,9 +392,15 @@ def throwaway_database() -> Iterator[URL]:
         engine.dispose()
 
 
-def get(url: str) -> tuple[int, Any]:
+def call(url: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+    """GET, or POST ``body`` as JSON: the status and the decoded answer."""
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310 - our own URL
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - our own URL
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode(errors="replace")
@@ -416,9 +455,12 @@ class ImageChecks:
     def __init__(self, podman: Podman, database: URL) -> None:
         self.podman = podman
         self.database = database
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.port = unused_port()
         self.passed: list[str] = []
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def ok(self, message: str) -> None:
         self.passed.append(message)
@@ -439,8 +481,9 @@ class ImageChecks:
             "PORT": str(self.port),
             "WEB_CONCURRENCY": str(WORKERS),
             "GUNICORN_GRACEFUL_TIMEOUT": str(GRACE_SECONDS),
+            "RATELIMIT_STORAGE_URI": REDIS_URL,
         }
-        # Host networking: the machine's PostgreSQL on loopback, and no CNI set-up to need.
+        # Host networking: the machine's PostgreSQL and Redis on loopback, and no CNI set-up.
         options = ["--detach", "--name", CONTAINER, "--network", "host"]
         for name, value in environment.items():
             options += ["--env", f"{name}={value}"]
@@ -459,7 +502,7 @@ class ImageChecks:
         while time.monotonic() < deadline:
             self.container_pid()
             try:
-                status, _ = get(f"{self.base_url}/readyz")
+                status, _ = call(f"{self.base_url}/readyz")
                 if status == 200:
                     return
             except OSError:
@@ -483,7 +526,7 @@ class ImageChecks:
 
     def probes_answer(self) -> None:
         for path in ("/healthz", "/readyz"):
-            status, body = get(self.base_url + path)
+            status, body = call(self.base_url + path)
             self.expect(
                 (status, body) == (200, {"status": "ok"}), f"{path} answered {status} {body}"
             )
@@ -498,13 +541,31 @@ class ImageChecks:
                 products = connection.execute(text("SELECT count(*) FROM products")).scalar_one()
         finally:
             engine.dispose()
-        status, body = get(f"{self.base_url}/api/v1/products/?page_size=100")
+        status, body = call(f"{self.base_url}/api/v1/products/?page_size=100")
         self.expect(status == 200, f"GET /api/v1/products/ answered {status}: {body}")
         self.expect(
             products > 0 and body["count"] == products and len(body["results"]) == products,
             f"the API lists {body.get('count')} products, the database holds {products}",
         )
         self.ok(f"`opply demo load` ran in the container; the API lists its {products} products")
+
+    def login_counts_in_redis(self) -> None:
+        username, password = DEMO_CUSTOMER
+        hashed = hashlib.sha256(username.casefold().encode()).hexdigest()
+        store = redis.Redis.from_url(REDIS_URL)
+        for stale in store.scan_iter(match=f"*{hashed}*"):  # an earlier run's, still counting
+            store.delete(stale)
+        status, tokens = call(
+            f"{self.base_url}/api/token/", body={"username": username, "password": password}
+        )
+        self.expect(status == 200, f"logging in as {username} answered {status}: {tokens}")
+        status, me = call(f"{self.base_url}/api/v1/me/", token=tokens["access"])
+        self.expect(
+            status == 200 and me["username"] == username, f"/api/v1/me/ answered {status} {me}"
+        )
+        counted = list(store.scan_iter(match=f"*{hashed}*"))
+        self.expect(bool(counted), "the login attempt was not counted in Redis")
+        self.ok(f"{username} logs in and /api/v1/me/ knows them; the attempt counted in Redis")
 
     def runs_as_non_root(self) -> None:
         processes = container_processes(self.container_pid())
@@ -542,7 +603,7 @@ class ImageChecks:
         result = self.podman.run("healthcheck", "run", CONTAINER, check=False)
         self.expect(result.returncode == 0, f"the HEALTHCHECK failed: {result.stdout}")
         command = test[1:] if test[0] == "CMD" else ["/bin/sh", "-c", test[1]]
-        dead_port = str(free_port())
+        dead_port = str(unused_port())
         dead = self.podman.run("exec", "--env", f"PORT={dead_port}", CONTAINER, *command,
                                check=False)  # fmt: skip
         self.expect(dead.returncode != 0, "the HEALTHCHECK command passed against a dead port")
@@ -581,11 +642,21 @@ class ImageChecks:
         )
 
     def run_all(self) -> None:
-        self.start()
-        self.wait_ready()
+        for attempt in range(3):
+            self.start()
+            try:
+                self.wait_ready()
+                break
+            except CheckFailed:
+                if attempt == 2 or "Address already in use" not in self.logs():
+                    raise
+                say(f"port {self.port} was taken before gunicorn bound it: another one")
+                self.podman.run("rm", "--force", CONTAINER)
+                self.port = unused_port()
         self.migrations_ran()
         self.probes_answer()
         self.api_answers()
+        self.login_counts_in_redis()
         self.runs_as_non_root()
         self.has_no_installers()
         self.healthcheck_works()
@@ -596,6 +667,7 @@ def main() -> int:
     timings = Timings(rows=[])
     started = time.monotonic()
     check_disk()
+    check_services()
     with exclusive_work_dir():
         with timings.phase("tools"):
             ensure_tools()
