@@ -102,12 +102,11 @@ def place_order(lines: int) -> str:
     stock = {f"id_{k}": f":p{k}" for k in range(lines)}
     stock.update({f"stock_{k}": taken for k in range(lines)})
     keep = {
-        "fingerprint": "'" + "0" * 64 + "'",
-        "created_at": now,
-        "order_id": ":order_id",
-        "response": "'" + KEPT_ANSWER + "'",
-        "customer_id_1": ":customer",
-        "key_1": key,
+        "b_fingerprint": "'" + "0" * 64 + "'",
+        "b_order_id": ":order_id",
+        "b_response": "'" + KEPT_ANSWER + "'",
+        "b_customer_id": ":customer",
+        "b_key": key,
     }
     script = [
         f"\\set p0 :first_id + random(0, {step} - 1)",
