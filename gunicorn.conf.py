@@ -11,6 +11,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from gunicorn.glogging import Logger
+
 from opply.entrypoints.jsonlog import gunicorn_logconfig
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
@@ -34,6 +36,21 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
 max_requests_jitter = 50
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
+
+
+class QuietAccessLogger(Logger):
+    """gunicorn's logger, minus the access line when the access log is off. gunicorn builds
+    that line (a dict of some twenty atoms, dates formatted) for every request whenever a
+    logging config is given, ours included, and then hands it to a logger with no handler:
+    2-3% of a product page's CPU, for nothing."""
+
+    def access(self, resp, req, environ, request_time):
+        if self.cfg.accesslog is None:
+            return
+        super().access(resp, req, environ, request_time)
+
+
+logger_class = QuietAccessLogger
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 logconfig_dict = gunicorn_logconfig(loglevel.upper(), access_log=accesslog is not None)

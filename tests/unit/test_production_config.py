@@ -371,3 +371,22 @@ def test_per_process_limits_with_several_workers_are_named_a_problem(
     assert per_process_limits_problem(settings, 1) is None
     env.setenv("RATELIMIT_STORAGE_URI", "redis://127.0.0.1:6379/0")
     assert per_process_limits_problem(Settings.from_env(load_dotenv_file=False), 4) is None
+
+
+def test_gunicorn_builds_no_access_line_while_the_access_log_is_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    conf = runpy.run_path(str(REPO_ROOT / "gunicorn.conf.py"))
+    built: list[object] = []
+    logger_class = conf["logger_class"]
+    monkeypatch.setattr(logger_class, "atoms", lambda *args: built.append(args) or {})
+    logger = logger_class.__new__(logger_class)
+    logger.cfg = SimpleNamespace(accesslog=None)
+    logger.access(None, None, {}, None)
+    assert built == []
+    logger.cfg = SimpleNamespace(accesslog="-")
+    logger.access_log = logging.getLogger("test.gunicorn.access")
+    logger.atoms_wrapper_class = dict
+    logger.cfg.access_log_format = "%(h)s"
+    logger.access(None, None, {}, None)
+    assert len(built) == 1
