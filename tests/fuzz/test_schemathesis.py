@@ -16,7 +16,6 @@ generated cases ran fails the run.
 from __future__ import annotations
 
 import os
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,8 +33,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.errors import Flaky
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import positive_data_acceptance
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 
 from opply.adapters.database import make_engine, make_read_engine, make_session_factory
 from opply.adapters.migrations import runner
@@ -44,7 +42,7 @@ from opply.domain.model import LineRequest
 from opply.entrypoints.app import create_app, unwire_app
 from opply.entrypoints.config import Settings
 from opply.entrypoints.container import Container, build_container
-from tests.integration.conftest import PG_SKIP_REASON, TEST_SECRET, FastHasher, postgres_test_url
+from tests.integration.conftest import TEST_SECRET, FastHasher, empty_postgres_database
 
 pytestmark = pytest.mark.fuzz
 
@@ -124,23 +122,6 @@ def _token(app: Flask, username: str) -> str:
     return token
 
 
-def _throwaway_postgres() -> Iterator[str]:
-    base = postgres_test_url()
-    if not base:
-        pytest.skip(PG_SKIP_REASON)
-    base_url = make_url(base)
-    name = f"opply_fuzz_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def _serve(name: str, url: str) -> Iterator[Target]:
     engine: Engine = make_engine(url)
     read_engine = make_read_engine(engine)
@@ -178,7 +159,7 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.sqlite3'}"
         yield from _serve("sqlite", url)
     else:
-        for url in _throwaway_postgres():
+        with empty_postgres_database("opply_fuzz") as url:
             yield from _serve("postgresql", url)
 
 

@@ -80,26 +80,35 @@ def sqlite_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databa
     engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[Database]:
+@contextmanager
+def empty_postgres_database(prefix: str) -> Iterator[str]:
+    """A new, empty database on TEST_DATABASE_URL's server (skipped without it), dropped
+    afterwards whatever is still connected to it; yields its URL."""
     base = postgres_test_url()
     if not base:
         pytest.skip(PG_SKIP_REASON)
     base_url = make_url(base)
-    name = f"opply_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = base_url.set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url, pool_size=20, max_overflow=20)
-    read_engine = make_read_engine(engine, pool_size=20, max_overflow=20)
-    runner.upgrade(engine)
-    yield Database(name="postgresql", url=url, engine=engine, read_engine=read_engine)
-    read_engine.dispose()
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield base_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[Database]:
+    with empty_postgres_database("opply_test") as url:
+        engine = make_engine(url, pool_size=20, max_overflow=20)
+        read_engine = make_read_engine(engine, pool_size=20, max_overflow=20)
+        runner.upgrade(engine)
+        yield Database(name="postgresql", url=url, engine=engine, read_engine=read_engine)
+        read_engine.dispose()
+        engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

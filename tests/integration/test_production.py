@@ -15,19 +15,16 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from opply.entrypoints.app import create_app
 from opply.entrypoints.config import ConfigError, Settings
 from tests.integration import servers
-from tests.integration.conftest import PG_SKIP_REASON, TEST_SECRET, postgres_test_url
+from tests.integration.conftest import TEST_SECRET, empty_postgres_database
 from tests.integration.servers import Cluster, free_port, process_env
 
 pytestmark = pytest.mark.slow
@@ -82,18 +79,8 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str,
 @pytest.fixture
 def fresh_postgres_url() -> Iterator[str]:
     """An empty PostgreSQL database (not migrated: the start command must do that)."""
-    base = postgres_test_url()
-    if not base:
-        pytest.skip(PG_SKIP_REASON)
-    base_url = make_url(base)
-    name = f"opply_start_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield base_url.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with empty_postgres_database("opply_start") as url:
+        yield url
 
 
 def wait_until_healthy(base: str, process: subprocess.Popen[str], output: Output) -> None:
