@@ -23,8 +23,8 @@ from sqlalchemy.engine import make_url
 
 import ceilings
 from dataset import INITIAL_STOCK, PASSWORD, PRODUCTS
-from knobs import Knobs
-from report import load_average, machine, say
+from knobs import Knobs, say
+from report import load_average, machine
 from scenarios import LIST, SCENARIOS, Ceiling, Scenario
 from servers import answers, http, log_in
 from tools import Load, pgbench, pgbench_path, wrk, wrk_path

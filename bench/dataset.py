@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from report import say
+from knobs import say
 
 PRODUCTS = 1_000
 BIG_CATALOGUE = 100_000

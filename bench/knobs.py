@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -70,3 +71,8 @@ def from_environment(argv: list[str]) -> Knobs:
         target=_target(os.environ.get("BENCH_TARGET", "local")),
         quick=quick,
     )
+
+
+def say(message: str) -> None:
+    """A progress line of the run, with the time."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,10 +11,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from scenarios import Goal, Scenario
     from tools import Load
-
-
-def say(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 @dataclass

@@ -39,8 +39,8 @@ from dataset import (
     throwaway_database,
     vacuum,
 )
-from knobs import Knobs, from_environment
-from report import Row, Run, goals, load_average, machine, say, table
+from knobs import Knobs, from_environment, say
+from report import Row, Run, goals, load_average, machine, table
 from scenarios import GOALS, LIST, SCENARIOS, Ceiling, Scenario
 from servers import BARE_APP, SERVICE_APP, Server, http, log_in, rss_mb, start
 from sqltrace import Probes

@@ -14,8 +14,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from knobs import BENCH, BIN, Knobs
-from report import say
+from knobs import BENCH, BIN, Knobs, say
 
 
 def wrk_path() -> str:
