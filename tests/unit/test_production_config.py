@@ -10,7 +10,9 @@ import os
 import re
 import runpy
 import secrets
+import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -32,6 +34,19 @@ SETTINGS_VARIABLES = (
     "OPPLY_ENV", "SECRET_KEY", "DATABASE_URL", "LOG_LEVEL", "TRUSTED_PROXY_HOPS", "CORS_ORIGINS",
     "CURRENCY", "ACCESS_TOKEN_TTL", "REFRESH_TOKEN_TTL", "DB_POOL_SIZE", "DB_MAX_OVERFLOW",
 )  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def metrics_folder_given_back(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR in os.environ itself (it must, before any
+    worker imports prometheus_client): after each test the variable is as it was, and a folder
+    the config made is removed, so later tests' /metrics are not read from it."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "given-back")  # recorded: restored last
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    yield
+    made = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""))
+    if made.name.startswith("opply-prometheus-"):
+        shutil.rmtree(made, ignore_errors=True)
 
 
 @pytest.fixture
@@ -379,7 +394,7 @@ def test_gunicorn_builds_no_access_line_while_the_access_log_is_off(
     conf = runpy.run_path(str(REPO_ROOT / "gunicorn.conf.py"))
     built: list[object] = []
     logger_class = conf["logger_class"]
-    monkeypatch.setattr(logger_class, "atoms", lambda *args: built.append(args) or {})
+    monkeypatch.setattr(logger_class, "atoms", lambda *args: built.append(args) or {"h": "-"})
     logger = logger_class.__new__(logger_class)
     logger.cfg = SimpleNamespace(accesslog=None)
     logger.access(None, None, {}, None)
