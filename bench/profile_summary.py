@@ -66,7 +66,8 @@ LAYERS = [
 
 
 def layers(path: Path) -> str:
-    """Self time by layer: each sample goes to the innermost frame that names a layer."""
+    """Self time by layer: each sample goes to the layer of its innermost frame (a layer's
+    decorator that wraps a view, webargs' say, must not collect the view's own time)."""
     counts: Counter[str] = Counter()
     total = 0
     for line in path.read_text().splitlines():
@@ -75,14 +76,9 @@ def layers(path: Path) -> str:
             continue
         count = int(count_text)
         total += count
-        frames = stack.split(";")
-        for frame in reversed(frames):
-            layer = next((name for name, keys in LAYERS if any(k in frame for k in keys)), None)
-            if layer:
-                counts[layer] += count
-                break
-        else:
-            counts["everything else (Flask, Werkzeug, our code)"] += count
+        innermost = stack.split(";")[-1]
+        layer = next((name for name, keys in LAYERS if any(k in innermost for k in keys)), None)
+        counts[layer or "everything else (Flask, Werkzeug, our code)"] += count
     return "\n".join(
         f"  {count / max(total, 1):6.1%}  {name}" for name, count in counts.most_common()
     )
