@@ -195,6 +195,7 @@ VALID: dict[str, Call] = {
     "refreshTokens": Call("POST", "/api/token/refresh/", body=lambda w: {"refresh": w.refresh}),
     "logOut": Call("POST", "/api/token/revoke/", body=lambda w: {"refresh": w.refresh}),
     "getMe": Call("GET", "/api/v1/me/", "customer"),
+    "listMyEvents": Call("GET", "/api/v1/me/events/", "customer"),
     "changePassword": Call(
         "POST",
         "/api/v1/me/password/",
@@ -227,6 +228,7 @@ INVALID_ARGUMENT: dict[str, dict[str, Any]] = {
     "logIn": {"json": {"username": "alice"}},
     "refreshTokens": {"json": {"refresh": ""}},
     "logOut": {"json": {}},
+    "listMyEvents": {"query_string": {"limit": 101}},
     "changePassword": {"json": {"current_password": "x"}},
     "listProducts": {"query_string": {"page_size": 101}},
     "createProduct": {"json": {"name": "Spelt", "price": 4.2}},
@@ -392,6 +394,13 @@ SPECIFIC: list[Case] = [
         "31st-in-a-minute",
     ),
     Case("logOut", 401, "invalid_token", _call("logOut", json={"refresh": "x"}), "not-a-token"),
+    Case(
+        "listMyEvents",
+        422,
+        "invalid_cursor",
+        _call("listMyEvents", query_string={"after": "bm90LW91cnM"}),
+        "not-ours",
+    ),
     Case(
         "changePassword",
         403,

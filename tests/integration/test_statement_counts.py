@@ -195,20 +195,22 @@ CASES: list[tuple[str, Callable[[World], Request], int, int | dict[str, int]]] =
     ("create product without a SKU", _product_create, 201, 3),
     ("change product", _product_patch, 200, 3),
     ("restock product", _product_restock, 200, 3),
-    # caller, lock products, one UPDATE of every line's stock, order, its lines (one INSERT)
-    ("place order, 1 line", _place_order(1), 201, 5),
-    ("place order, 2 lines", _place_order(2), 201, 5),
-    ("place order, 50 lines", _place_order(50), 201, 5),
-    ("place order with Idempotency-Key", _place_order_with_key, 201, 7),
+    # caller, lock products, one UPDATE of every line's stock, order, its lines (one INSERT),
+    # its order.placed event
+    ("place order, 1 line", _place_order(1), 201, 6),
+    ("place order, 2 lines", _place_order(2), 201, 6),
+    ("place order, 50 lines", _place_order(50), 201, 6),
+    ("place order with Idempotency-Key", _place_order_with_key, 201, 8),
     # caller, then one statement: the page of orders with their lines and the list's size
     ("order history, 1 order", _order_history(1), 200, 2),
     ("order history, 20 orders", _order_history(20), 200, 2),
     ("order history, past the end", _order_history_past_the_end, 200, 3),
     # caller, then the order with its lines in one statement
     ("order detail", _order_detail, 200, 2),
-    # caller, order (locked), its lines, products (locked), their stock, the order's status
-    ("cancel order, 1 line", _order_cancel(1), 200, 6),
-    ("cancel order, 10 lines", _order_cancel(10), 200, 6),
+    # caller, order (locked), its lines, products (locked), their stock, the order's status,
+    # its order.cancelled event
+    ("cancel order, 1 line", _order_cancel(1), 200, 7),
+    ("cancel order, 10 lines", _order_cancel(10), 200, 7),
     # PostgreSQL bounds the ping with SET LOCAL statement_timeout first
     ("readiness", _readiness, 200, {"sqlite": 1, "postgresql": 2}),
     ("liveness", _liveness, 200, 0),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,12 +18,15 @@ from typing import Any
 from opply.application.dto import (
     Credentials,
     CustomerView,
+    FeedPosition,
+    OrderEventView,
     OrderFilter,
     OrderView,
     Page,
     PageRequest,
     ProductFilter,
     ProductView,
+    RecordedEvent,
     UserAccess,
     UserFilter,
     UserView,
@@ -48,6 +51,8 @@ class _Tables:
     users: dict[int, User] = field(default_factory=dict)
     refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
     idempotency: dict[tuple[int, str], IdempotencyRecord | None] = field(default_factory=dict)
+    # The outbox: (id, event) in the order they were committed (writers take turns here).
+    events: list[tuple[int, RecordedEvent]] = field(default_factory=list)
     next_ids: dict[str, int] = field(default_factory=dict)
 
     def next_id(self, table: str) -> int:
@@ -147,6 +152,23 @@ class InMemoryReadUnitOfWork(ReadUnitOfWork):
         chosen = _page(found, page)
         return Page(items=[self._order_view(o) for o in chosen.items], total=chosen.total)
 
+    def order_events(
+        self, customer_id: int, *, after: FeedPosition, limit: int
+    ) -> list[OrderEventView]:
+        # Every committed event is final here (writers take turns), as on SQLite: tx is 0.
+        found = [
+            OrderEventView(
+                id=event_id,
+                type=event.type,
+                occurred_at=event.occurred_at,
+                order=event.order,
+                position=FeedPosition(tx=0, id=event_id),
+            )
+            for event_id, event in self._t.events
+            if event.customer_id == customer_id and (0, event_id) > after
+        ]
+        return found[:limit]
+
     def _user_named(self, username: str) -> User | None:
         return next((u for u in self._t.users.values() if u.username == username), None)
 
@@ -216,16 +238,27 @@ class InMemoryProductRepository:
 class InMemoryOrderRepository:
     def __init__(self, tables: _Tables) -> None:
         self._t = tables
+        self.seen: list[Order] = []
 
     def add(self, order: Order) -> None:
         order.id = self._t.next_id("orders")
         self._t.orders[order.id] = order
+        self.seen.append(order)
 
     def get_for_update(self, order_id: int, *, customer_id: int | None = None) -> Order | None:
         order = self._t.orders.get(order_id)
         if order is None or (customer_id is not None and order.customer_id != customer_id):
             return None
+        self.seen.append(order)
         return order
+
+
+class InMemoryEventOutbox:
+    def __init__(self, tables: _Tables) -> None:
+        self._t = tables
+
+    def add(self, events: Sequence[RecordedEvent]) -> None:
+        self._t.events.extend((self._t.next_id("order_events"), event) for event in events)
 
 
 class InMemoryUserRepository:
@@ -321,6 +354,7 @@ class InMemoryWriteUnitOfWork(WriteUnitOfWork):
         self.users = InMemoryUserRepository(self._working)
         self.refresh_tokens = InMemoryRefreshTokenRepository(self._working)
         self.idempotency = InMemoryIdempotencyRepository(self._working)
+        self.outbox = InMemoryEventOutbox(self._working)
 
 
 class InMemoryUnitOfWork:

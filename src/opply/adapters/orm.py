@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    event,
     func,
 )
 from sqlalchemy.engine import Dialect
@@ -221,7 +222,30 @@ idempotency_keys = Table(
     Column("response", JSON(), nullable=True),
 )
 
+# The outbox of order events (migration 0004): written by the unit of work in the transaction
+# that changed the order, read by the customer's feed and the webhook worker in (tx_id, id)
+# order. tx_id is the writing transaction's id on PostgreSQL, 0 on SQLite (docs/architecture.md,
+# "Order events").
+order_events = Table(
+    "order_events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("tx_id", BigInteger, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("customer_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("payload", JSON(), nullable=False),
+    Index("ix_order_events_customer_position", "customer_id", "tx_id", "id"),
+    Index("ix_order_events_position", "tx_id", "id"),
+    sqlite_autoincrement=True,  # ids never reused, even after the newest row is deleted
+)
+
 _mapped = False
+
+
+def _nothing_recorded_yet(order: Order, _context: Any) -> None:
+    order.events = []
 
 
 def start_mappers() -> None:
@@ -234,6 +258,9 @@ def start_mappers() -> None:
     # OrderLine is a frozen value object, which the ORM cannot instrument; its rows are written
     # and read by the order repository in one statement per batch (see SqlOrderRepository).
     mapper_registry.map_imperatively(Order, orders)
+    # An order loaded from the database has recorded nothing yet in this unit of work (the ORM
+    # builds it without calling __init__, so the dataclass default is not there).
+    event.listen(Order, "load", _nothing_recorded_yet)
     mapper_registry.map_imperatively(RefreshToken, refresh_tokens)
     mapper_registry.map_imperatively(IdempotencyRecord, idempotency_keys)
     _mapped = True

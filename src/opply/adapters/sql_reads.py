@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
     Connection,
     CursorResult,
     Engine,
@@ -23,12 +25,15 @@ from sqlalchemy import (
     case,
     exists,
     func,
+    literal_column,
     or_,
     select,
+    tuple_,
 )
 
 from opply.adapters.database import is_unavailable
 from opply.adapters.orm import (
+    order_events,
     order_lines,
     orders,
     product_stats,
@@ -40,6 +45,8 @@ from opply.application.dto import (
     LINE_FIELDS,
     Credentials,
     CustomerView,
+    FeedPosition,
+    OrderEventView,
     OrderFilter,
     OrderLineView,
     OrderView,
@@ -54,6 +61,7 @@ from opply.application.dto import (
     order_line_view,
     order_view,
 )
+from opply.application.plain import from_plain
 from opply.application.unit_of_work import ReadUnitOfWork, StoreUnavailable, UnitOfWorkError
 
 PRODUCT_COLUMNS = tuple(products.c[name] for name in ProductView._fields)
@@ -204,6 +212,44 @@ def _order_statement(for_customer: bool) -> Select[Any]:
     return _ORDERS_BY_ID[for_customer]
 
 
+def _feed_statements() -> dict[str, Select[Any]]:
+    """A customer's events after a position, by dialect. On PostgreSQL only events of
+    transactions older than every transaction still running (the snapshot's xmin) are read: a
+    running one may yet commit events before them in (tx_id, id) order, and the reader would
+    have passed them (docs/architecture.md, "Order events"). On SQLite writers take turns, so
+    every committed event is final."""
+    events = order_events.c
+    after = select(events.id, events.tx_id, events.type, events.occurred_at, events.payload).where(
+        events.customer_id == bindparam("customer_id"),
+        tuple_(events.tx_id, events.id) > tuple_(bindparam("tx"), bindparam("id")),
+    )
+    horizon: ColumnElement[int] = literal_column(
+        "pg_snapshot_xmin(pg_current_snapshot())::text::bigint", type_=BigInteger()
+    )
+    return {
+        "postgresql": after.where(events.tx_id < horizon)
+        .order_by(events.tx_id, events.id)
+        .limit(bindparam("limit")),
+        "sqlite": after.order_by(events.tx_id, events.id).limit(bindparam("limit")),
+    }
+
+
+_FEED = _feed_statements()
+
+
+def _event_views(rows: Sequence[Any]) -> list[OrderEventView]:
+    return [
+        OrderEventView(
+            id=row.id,
+            type=row.type,
+            occurred_at=row.occurred_at,
+            order=from_plain(OrderView, row.payload),
+            position=FeedPosition(tx=row.tx_id, id=row.id),
+        )
+        for row in rows
+    ]
+
+
 def _order_views(rows: Sequence[Any]) -> list[OrderView]:
     """Rows of ``_orders_with_lines`` (one per line, an order's rows together) as views."""
     views: list[OrderView] = []
@@ -351,6 +397,17 @@ class SqlReadUnitOfWork(ReadUnitOfWork):
         if rows:
             return Page(items=_order_views(rows), total=rows[0].total)
         return Page(items=[], total=self.execute(count, parameters).scalar_one())
+
+    def order_events(
+        self, customer_id: int, *, after: FeedPosition, limit: int
+    ) -> list[OrderEventView]:
+        statement = _FEED[self._dialect()]
+        parameters = {"customer_id": customer_id, "tx": after.tx, "id": after.id, "limit": limit}
+        return _event_views(self.execute(statement, parameters).all())
+
+    def _dialect(self) -> str:
+        bind = self._connection if self._connection is not None else self._bind
+        return bind.dialect.name
 
     # --- users ---------------------------------------------------------------------------
 

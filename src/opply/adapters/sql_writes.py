@@ -9,20 +9,29 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import datetime
 
-from sqlalchemy import Select, bindparam, delete, insert, select, update
+from sqlalchemy import Select, bindparam, delete, insert, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from opply.adapters.database import WRITE_OPTION, is_unavailable
-from opply.adapters.orm import idempotency_keys, order_lines, orders, products, refresh_tokens
+from opply.adapters.orm import (
+    idempotency_keys,
+    order_events,
+    order_lines,
+    orders,
+    products,
+    refresh_tokens,
+)
 from opply.adapters.stock_writes import flush_stock_together
+from opply.application.dto import RecordedEvent
+from opply.application.plain import to_plain
 from opply.application.unit_of_work import StoreUnavailable, WriteUnitOfWork
 from opply.domain.errors import SkuTaken
 from opply.domain.model import (
@@ -106,6 +115,7 @@ class SqlOrderRepository:
 
     def __init__(self, session: Session) -> None:
         self._session = session
+        self.seen: list[Order] = []
 
     def add(self, order: Order) -> None:
         """The order's row and its lines' rows in two INSERTs, through Core.
@@ -131,6 +141,7 @@ class SqlOrderRepository:
                 for line in order.lines
             ],
         )
+        self.seen.append(order)
 
     def get_for_update(self, order_id: int, *, customer_id: int | None = None) -> Order | None:
         conditions = [orders.c.id == order_id]
@@ -149,7 +160,49 @@ class SqlOrderRepository:
             OrderLine(**row._mapping)
             for row in self._session.execute(_LINES, {"order_id": order_id})
         ]
+        self.seen.append(order)
         return order
+
+
+class SqlEventOutbox:
+    """Events into ``order_events``, with the writing transaction's id on PostgreSQL (what the
+    feed's readers order by and wait for), in one INSERT per commit."""
+
+    _TX_ID = {
+        # xid8 (64 bits, never wraps) as a bigint; the first call gives the transaction its id.
+        "postgresql": text("pg_current_xact_id()::text::bigint"),
+        "sqlite": literal(0),
+    }
+    _INSERT = {
+        dialect: insert(order_events).values(
+            tx_id=tx_id,
+            type=bindparam("b_type"),
+            order_id=bindparam("b_order_id"),
+            customer_id=bindparam("b_customer_id"),
+            occurred_at=bindparam("b_occurred_at"),
+            payload=bindparam("b_payload"),
+        )
+        for dialect, tx_id in _TX_ID.items()
+    }
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, events: Sequence[RecordedEvent]) -> None:
+        statement = self._INSERT[self._session.get_bind().dialect.name]
+        self._session.execute(
+            statement,
+            [
+                {
+                    "b_type": event.type,
+                    "b_order_id": event.order_id,
+                    "b_customer_id": event.customer_id,
+                    "b_occurred_at": event.occurred_at,
+                    "b_payload": to_plain(event.order),
+                }
+                for event in events
+            ],
+        )
 
 
 class SqlUserRepository:
@@ -301,6 +354,7 @@ class SqlWriteUnitOfWork(WriteUnitOfWork):
         self.users = SqlUserRepository(self.session)
         self.refresh_tokens = SqlRefreshTokenRepository(self.session)
         self.idempotency = SqlIdempotencyRepository(self.session)
+        self.outbox = SqlEventOutbox(self.session)
 
     def _commit(self) -> None:
         flush_stock_together(self.session)  # e.g. a cancelled order's products, in one UPDATE

@@ -156,6 +156,58 @@ def order_view(
     )
 
 
+class FeedPosition(NamedTuple):
+    """Where a reader of the event feed stands: after the event at (``tx``, ``id``).
+
+    Events are read in (``tx``, ``id``) order, ``tx`` being the writing transaction's id on
+    PostgreSQL (0 on SQLite, whose writers take turns, so ids alone follow commit order); see
+    docs/architecture.md, "Order events"."""
+
+    tx: int
+    id: int
+
+
+FEED_START = FeedPosition(tx=0, id=0)
+
+
+class EventData(NamedTuple):
+    order: OrderView
+
+
+class OrderEventView(NamedTuple):
+    """An order event as kept: what happened, when, and the order as it then stood."""
+
+    id: int
+    type: str
+    occurred_at: datetime
+    order: OrderView
+    position: FeedPosition
+
+    @property
+    def data(self) -> EventData:
+        """What the event is about (the order), as every event's envelope carries it."""
+        return EventData(order=self.order)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventFeed:
+    """Events after a cursor, oldest first, and the cursor to send back next time."""
+
+    items: Sequence[OrderEventView]
+    next_after: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordedEvent:
+    """An event an order recorded, as the unit of work writes it down on commit."""
+
+    type: str
+    occurred_at: datetime
+    order_id: int
+    customer_id: int
+    order: OrderView
+
+
 class UserView(NamedTuple):
     id: int
     username: str

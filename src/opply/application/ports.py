@@ -7,12 +7,12 @@ Adapters in ``opply.adapters`` implement each port twice: on SQLAlchemy and in m
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from opply.application.dto import OrderView
+from opply.application.dto import OrderView, RecordedEvent
 from opply.domain.model import (
     IdempotencyRecord,
     Order,
@@ -37,6 +37,10 @@ class ProductRepository(Protocol):
 
 
 class OrderRepository(Protocol):
+    # Every order this unit of work added or loaded: the unit of work writes down the events
+    # they recorded when it commits.
+    seen: list[Order]
+
     def add(self, order: Order) -> None:
         """Store a new order and its lines; it has its ``id`` when this returns."""
         ...
@@ -45,6 +49,13 @@ class OrderRepository(Protocol):
         """The order with its lines, locked until the unit of work ends; with ``customer_id``,
         only if it is that customer's (another's order is 'not there')."""
         ...
+
+
+class EventOutbox(Protocol):
+    """Where the unit of work writes the events its aggregates recorded, in its transaction;
+    the customer's feed and the webhook worker read them from there."""
+
+    def add(self, events: Sequence[RecordedEvent]) -> None: ...
 
 
 class UserRepository(Protocol):

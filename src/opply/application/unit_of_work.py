@@ -24,17 +24,22 @@ from typing import NoReturn, ParamSpec, Protocol, Self, TypeVar
 
 from opply.application.dto import (
     Credentials,
+    FeedPosition,
+    OrderEventView,
     OrderFilter,
     OrderView,
     Page,
     PageRequest,
     ProductFilter,
     ProductView,
+    RecordedEvent,
     UserAccess,
     UserFilter,
     UserView,
+    view_of_order,
 )
 from opply.application.ports import (
+    EventOutbox,
     IdempotencyRepository,
     OrderRepository,
     ProductRepository,
@@ -126,6 +131,14 @@ class ReadUnitOfWork(abc.ABC):
         """Newest first, ties broken by id (newest first), so pages never repeat or skip."""
 
     @abc.abstractmethod
+    def order_events(
+        self, customer_id: int, *, after: FeedPosition, limit: int
+    ) -> list[OrderEventView]:
+        """The customer's order events after ``after``, oldest first, at most ``limit``: only
+        events no transaction still running can come before (see ``FeedPosition``), so a
+        reader that goes on from the last one it got sees every event exactly once."""
+
+    @abc.abstractmethod
     def user_access(self, user_id: int, *, login: str) -> UserAccess | None:
         """The caller check of every authenticated request, one small statement: the account's
         state, and whether the login (refresh token family) ``login`` has been revoked."""
@@ -149,6 +162,7 @@ class WriteUnitOfWork(abc.ABC):
     users: UserRepository
     refresh_tokens: RefreshTokenRepository
     idempotency: IdempotencyRepository
+    outbox: EventOutbox
 
     _active = False
 
@@ -176,7 +190,28 @@ class WriteUnitOfWork(abc.ABC):
     def commit(self) -> None:
         if not self._active:
             raise UnitOfWorkError("commit outside its write unit of work (use `with uow.write()`)")
+        self._write_down_events()
         self._commit()
+
+    def _write_down_events(self) -> None:
+        """What the orders of this transaction recorded goes into the outbox, in the same
+        transaction, each with the order as it stands now: the one way events are made."""
+        recorded = []
+        for order in self.orders.seen:
+            assert order.id is not None, "the repository assigns the id on add"
+            for event in order.events:
+                recorded.append(
+                    RecordedEvent(
+                        type=event.type,
+                        occurred_at=event.occurred_at,
+                        order_id=order.id,
+                        customer_id=order.customer_id,
+                        order=view_of_order(order),
+                    )
+                )
+            order.events.clear()
+        if recorded:
+            self.outbox.add(recorded)
 
     def _unavailable(self, error: BaseException) -> StoreUnavailable | None:
         """``error`` as the store's unavailability (the transaction was not kept), if that is

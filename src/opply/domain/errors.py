@@ -267,3 +267,15 @@ class RequestInProgress(DomainError):
         super().__init__(
             "A request with this Idempotency-Key is still being processed; retry shortly"
         )
+
+
+class InvalidCursor(DomainError):
+    code = "invalid_cursor"
+    status = 422
+    title = "Invalid cursor"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This is not a cursor of this feed: send back a next_after you were given, or "
+            "omit after to start from the beginning"
+        )

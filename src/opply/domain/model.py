@@ -266,6 +266,43 @@ MOVES: dict[OrderStatus, frozenset[OrderStatus]] = {
 
 
 @dataclass(frozen=True, kw_only=True)
+class OrderEvent:
+    """Something that happened to an order, recorded by the order itself when it happens.
+
+    The unit of work writes what its orders recorded, with the order as it then stands, in the
+    transaction that made the change: no change without its event, no event without its change.
+    """
+
+    type: ClassVar[str]
+    occurred_at: datetime
+
+
+class OrderPlaced(OrderEvent):
+    type = "order.placed"
+
+
+class OrderShipped(OrderEvent):
+    type = "order.shipped"
+
+
+class OrderDelivered(OrderEvent):
+    type = "order.delivered"
+
+
+class OrderCancelled(OrderEvent):
+    type = "order.cancelled"
+
+
+# The event each status is reached with: every status has one, so no move goes unrecorded.
+EVENT_OF_STATUS: dict[OrderStatus, type[OrderEvent]] = {
+    OrderStatus.PLACED: OrderPlaced,
+    OrderStatus.SHIPPED: OrderShipped,
+    OrderStatus.DELIVERED: OrderDelivered,
+    OrderStatus.CANCELLED: OrderCancelled,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
 class LineRequest:
     """A customer's wish: this many of that product."""
 
@@ -305,6 +342,9 @@ class Order:
     delivered_at: datetime | None = None
     cancelled_at: datetime | None = None
     id: int | None = None
+    # What happened to it in this unit of work and is not yet written down (never stored as is:
+    # the unit of work takes them on commit).
+    events: list[OrderEvent] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def amounts(self) -> Amounts:
@@ -360,7 +400,9 @@ class Order:
                     quantity=req.quantity,
                 )
             )
-        return cls(customer_id=customer_id, created_at=created_at, currency=currency, lines=lines)
+        order = cls(customer_id=customer_id, created_at=created_at, currency=currency, lines=lines)
+        order.events.append(OrderPlaced(occurred_at=created_at))
+        return order
 
     def _move(self, to: OrderStatus, at: datetime) -> None:
         if to not in MOVES[self.status]:
@@ -369,6 +411,7 @@ class Order:
             raise InvalidStatusTransition(self.id or 0, self.status.value, to.value)
         self.status = to
         setattr(self, f"{to.value}_at", at)
+        self.events.append(EVENT_OF_STATUS[to](occurred_at=at))
 
     def ship(self, at: datetime) -> None:
         """Placed -> shipped: the goods have left the warehouse."""

@@ -19,7 +19,7 @@ from opply.adapters.database import make_engine, make_read_engine, make_session_
 from opply.adapters.passwords import Argon2PasswordHasher
 from opply.adapters.sql_uow import SqlUnitOfWork
 from opply.adapters.tokens import JwtTokenService
-from opply.application import auth, orders, products, users
+from opply.application import auth, events, orders, products, users
 from opply.entrypoints.api.dumping import compiled_dumper
 from opply.entrypoints.api.schemas import OrderSchema
 
@@ -89,6 +89,7 @@ class Container(containers.DeclarativeContainer):
     list_all_orders = providers.Singleton(orders.ListAllOrders, uow=uow)
     get_order_as_staff = providers.Singleton(orders.GetOrderAsStaff, uow=uow)
     move_order = providers.Singleton(orders.MoveOrder, uow=uow, clock=clock)
+    read_my_events = providers.Singleton(events.ReadMyEvents, uow=uow)
 
     create_user = providers.Singleton(users.CreateUser, uow=uow, hasher=password_hasher)
     set_password = providers.Singleton(

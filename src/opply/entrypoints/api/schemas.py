@@ -16,11 +16,13 @@ from typing import Any, ClassVar
 import marshmallow as ma
 from marshmallow import validate
 
+from opply.application.events import DEFAULT_FEED_LIMIT, MAX_CURSOR_LENGTH, MAX_FEED_LIMIT
 from opply.application.passwords import MAX_PASSWORD_LENGTH
 from opply.application.users import MAX_USERNAME_LENGTH
 from opply.domain.model import (
     CENT,
     DEFAULT_UNIT,
+    EVENT_OF_STATUS,
     MAX_DESCRIPTION_LENGTH,
     MAX_LINE_QUANTITY,
     MAX_NAME_LENGTH,
@@ -475,6 +477,69 @@ class StaffOrderQuerySchema(OrderQuerySchema):
     customer = ma.fields.String(
         validate=validate.Length(min=1, max=MAX_USERNAME_LENGTH),
         metadata={"description": "Only this customer's orders (username)"},
+    )
+
+
+# --- order events ---------------------------------------------------------------------------
+
+EVENT_TYPES = [event.type for event in EVENT_OF_STATUS.values()]
+
+
+class EventDataSchema(ViewSchema):
+    order = ma.fields.Nested(
+        OrderSchema,
+        required=True,
+        metadata={"description": "The order as `GET /api/v1/orders/{id}/` returned it then"},
+    )
+
+
+class OrderEventSchema(ViewSchema):
+    id = ma.fields.Integer(
+        required=True,
+        metadata={"example": 1042, "description": "The event's id: the same on every delivery"},
+    )
+    type = ma.fields.String(
+        required=True,
+        validate=validate.OneOf(EVENT_TYPES),
+        metadata={"example": "order.shipped", "description": "What happened to the order"},
+    )
+    timestamp = UtcDateTime(
+        required=True,
+        attribute="occurred_at",
+        metadata={"example": "2026-12-02T10:15:00Z", "description": "When it happened"},
+    )
+    data = ma.fields.Nested(EventDataSchema, required=True)
+
+
+class EventFeedSchema(ViewSchema):
+    results = ma.fields.List(
+        ma.fields.Nested(OrderEventSchema),
+        required=True,
+        attribute="items",
+        metadata={"description": "Oldest first; empty when nothing new happened"},
+    )
+    next_after = ma.fields.String(
+        required=True,
+        metadata={
+            "example": "ZTEuODgyMzEuMTA0Mg",
+            "description": "Send it back as `after` next time (the same cursor when nothing "
+            "new came)",
+        },
+    )
+
+
+class EventFeedQuerySchema(QuerySchema):
+    after = ma.fields.String(
+        validate=validate.Length(min=1, max=MAX_CURSOR_LENGTH),
+        metadata={
+            "description": "The `next_after` of your last answer; omit it to start from the "
+            "beginning. Anything else is a 422 `invalid_cursor`."
+        },
+    )
+    limit = ma.fields.Integer(
+        load_default=DEFAULT_FEED_LIMIT,
+        validate=validate.Range(min=1, max=MAX_FEED_LIMIT),
+        metadata={"description": "Events per answer, 1 to 100 (default 50)"},
     )
 
 
