@@ -35,8 +35,6 @@ from opply.domain.errors import (
     PermissionDenied,
 )
 from opply.domain.model import LineRequest, OrderStatus
-from opply.entrypoints.api.dumping import compiled_dumper
-from opply.entrypoints.api.schemas import OrderSchema
 
 PASSWORD = "a-long-test-password"
 PAGE = PageRequest(page=1, page_size=10)
@@ -74,7 +72,7 @@ def test_staff_list_every_customers_orders_newest_first_and_filter_them(
     bob = make_user(uow, hasher, "bob")
     oats = make_product(uow, "Oats", "2.50", 10)
     clock = FixedClock()
-    place = PlaceOrder(uow, clock, "EUR", compiled_dumper(OrderSchema))
+    place = PlaceOrder(uow, clock, "EUR")
     made = []
     for customer in (ann, bob, ann):
         made.append(place(order(customer, oats, 1)).order_id)
@@ -97,9 +95,7 @@ def test_staff_cancel_any_placed_order_once_and_the_stock_comes_back(
 ) -> None:
     ann = make_user(uow, hasher, "ann")
     oats = make_product(uow, "Oats", "2.50", 10)
-    order_id = PlaceOrder(uow, FixedClock(), "EUR", compiled_dumper(OrderSchema))(
-        order(ann, oats, 4)
-    ).order_id
+    order_id = PlaceOrder(uow, FixedClock(), "EUR")(order(ann, oats, 4)).order_id
     cancelled = MoveOrder(uow, FixedClock())(order_id, OrderAction.CANCEL)
     assert cancelled.status == "cancelled"
     assert cancelled.customer is not None

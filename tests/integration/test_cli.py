@@ -113,7 +113,7 @@ def test_idempotency_purge_removes_only_keys_older_than_24_hours(
     user = container.create_user()(NewUser(username="frank", password="frank-long-pass"))
     lines = [LineRequest(product_id=product.id, quantity=1)]
     old_clock = FixedClock(datetime.now(UTC) - timedelta(hours=30))
-    thirty_hours_ago = PlaceOrder(container.uow(), old_clock, "EUR", container.order_snapshot())
+    thirty_hours_ago = PlaceOrder(container.uow(), old_clock, "EUR")
     thirty_hours_ago(PlaceOrderCommand(customer_id=user.id, lines=lines, idempotency_key="old-key"))
     container.place_order()(
         PlaceOrderCommand(customer_id=user.id, lines=lines, idempotency_key="new-key")

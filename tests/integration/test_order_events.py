@@ -225,7 +225,7 @@ def test_an_order_whose_transaction_rolls_back_leaves_no_event(
     uow = SqlUnitOfWork(read_bind=committed_db.read_engine, session_factory=failing)
     line = LineRequest(product_id=product.id, quantity=1)
     with pytest.raises(RuntimeError, match="commit refused"):
-        type(place)(uow, live_container.clock(), "EUR", live_container.order_snapshot())(
+        type(place)(uow, live_container.clock(), "EUR")(
             PlaceOrderCommand(customer_id=alice.id, lines=[line])
         )
     assert _events_in_db(committed_db) == []
@@ -333,7 +333,6 @@ def test_an_event_committed_late_by_an_older_transaction_is_not_skipped_by_a_pol
         SqlUnitOfWork(read_bind=committed_db.read_engine, session_factory=a_factory),
         container.clock(),
         "EUR",
-        container.order_snapshot(),
     )
     place_b = container.place_order()
 

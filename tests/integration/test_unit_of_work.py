@@ -31,8 +31,6 @@ from opply.application.products import CreateProduct
 from opply.application.unit_of_work import UnitOfWork, UnitOfWorkError
 from opply.domain.errors import OutOfStock
 from opply.domain.model import LineRequest, Order, OrderLine, Product, User, default_sku
-from opply.entrypoints.api.dumping import compiled_dumper
-from opply.entrypoints.api.schemas import OrderSchema
 from tests.integration.conftest import Database
 from tests.integration.contract import add_products, add_user
 
@@ -202,7 +200,7 @@ def test_the_place_order_use_case_changes_nothing_when_one_line_of_three_is_shor
     a, b, c = add_products(uow, ("A", 5), ("B", 5), ("C", 1))
     customer = add_user(uow)
     before = _rows(uow)
-    place = PlaceOrder(uow, _Clock(), "EUR", compiled_dumper(OrderSchema))
+    place = PlaceOrder(uow, _Clock(), "EUR")
     lines = [LineRequest(product_id=pid, quantity=q) for pid, q in [(a, 2), (b, 3), (c, 2)]]
     with pytest.raises(OutOfStock):
         place(PlaceOrderCommand(customer_id=customer, lines=lines, idempotency_key="k-1"))

@@ -22,8 +22,6 @@ from opply.adapters.tokens import JwtTokenService
 from opply.application.dto import PlaceOrderCommand
 from opply.application.orders import PlaceOrder
 from opply.domain.model import LineRequest, Product, User
-from opply.entrypoints.api.dumping import compiled_dumper
-from opply.entrypoints.api.schemas import OrderSchema
 
 SECRET = "unit-test-secret-that-is-long-enough-for-hs256"
 ISSUER = "opply-unit-tests"
@@ -147,8 +145,7 @@ def add_user(store: InMemoryStore, hasher: FakePasswordHasher) -> Callable[..., 
 
 @pytest.fixture
 def place_order(uow: InMemoryUnitOfWork, clock: FixedClock) -> PlaceOrder:
-    # The answer kept for an Idempotency-Key is the API's own wire format.
-    return PlaceOrder(uow, clock, CURRENCY, compiled_dumper(OrderSchema))
+    return PlaceOrder(uow, clock, CURRENCY)
 
 
 @pytest.fixture

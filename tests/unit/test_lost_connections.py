@@ -23,8 +23,6 @@ from opply.application.dto import PlaceOrderCommand
 from opply.application.orders import PlaceOrder
 from opply.application.unit_of_work import StoreUnavailable
 from opply.domain.model import LineRequest
-from opply.entrypoints.api.dumping import compiled_dumper
-from opply.entrypoints.api.schemas import OrderSchema
 from tests.unit.conftest import CURRENCY
 
 
@@ -54,7 +52,7 @@ class LosingUnitOfWork(InMemoryUnitOfWork):
 
 
 def _place(uow: InMemoryUnitOfWork, clock: FixedClock, key: str | None = None) -> int:
-    placed = PlaceOrder(uow, clock, currency=CURRENCY, snapshot=compiled_dumper(OrderSchema))(
+    placed = PlaceOrder(uow, clock, currency=CURRENCY)(
         PlaceOrderCommand(
             customer_id=1, lines=[LineRequest(product_id=1, quantity=2)], idempotency_key=key
         )

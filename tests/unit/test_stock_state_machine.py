@@ -44,8 +44,6 @@ from opply.domain.errors import (
     UnknownProducts,
 )
 from opply.domain.model import LineRequest, Order, OrderStatus, User
-from opply.entrypoints.api.dumping import compiled_dumper
-from opply.entrypoints.api.schemas import OrderSchema
 
 CUSTOMERS = (1, 2, 3)
 UNKNOWN_IDS = (90, 91)
@@ -77,7 +75,7 @@ class StockMachine(RuleBasedStateMachine):
         self.store = InMemoryStore()
         self.uow = InMemoryUnitOfWork(self.store)
         self.clock = FixedClock()
-        self.place = PlaceOrder(self.uow, self.clock, "EUR", compiled_dumper(OrderSchema))
+        self.place = PlaceOrder(self.uow, self.clock, "EUR")
         with self.uow.write() as uow:
             for customer in CUSTOMERS:
                 uow.users.add(User(username=f"customer{customer}", password_hash="-"))
@@ -168,7 +166,7 @@ class StockMachine(RuleBasedStateMachine):
             placed = self.place(cmd)
             assert not placed.replayed
             assert placed.order_id not in self.orders
-            assert {ln["product_id"]: ln["quantity"] for ln in placed.body["lines"]} == wanted
+            assert {ln.product_id: ln.quantity for ln in placed.order.lines} == wanted
             self.orders[placed.order_id] = ModelOrder(customer, wanted)
             for p, q in wanted.items():
                 self.stock[p] -= q

@@ -325,11 +325,11 @@ class PlaceOrderCommand:
 
 @dataclass(frozen=True, kw_only=True)
 class PlacedOrder:
-    """A placed order, as the client receives it (``body``: its wire format, kept with an
-    Idempotency-Key so that a retry gets this very answer)."""
+    """A placed order as it was when placed (kept with an Idempotency-Key, so that a retry gets
+    this very answer; ``replayed`` says it is one)."""
 
     order_id: int
-    body: dict[str, Any]
+    order: OrderView
     replayed: bool = False
 
 

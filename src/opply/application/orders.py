@@ -17,7 +17,8 @@ from opply.application.dto import (
     PlaceOrderCommand,
     view_of_order,
 )
-from opply.application.ports import Clock, OrderSnapshot
+from opply.application.plain import from_plain, to_plain
+from opply.application.ports import Clock
 from opply.application.unit_of_work import UnitOfWork, WriteUnitOfWork, retried_if_nothing_kept
 from opply.domain.errors import IdempotencyKeyReused, OrderNotFound, RequestInProgress
 from opply.domain.model import IdempotencyRecord, Order, OrderStatus, check_line_requests
@@ -32,16 +33,14 @@ def request_fingerprint(cmd: PlaceOrderCommand) -> str:
 class PlaceOrder:
     """Take stock for every line and record the order, in one transaction, or change nothing.
 
-    With an Idempotency-Key, the answer is kept in that same transaction: a retry with the same
-    key and body gets it again and takes no more stock; another body is refused."""
+    With an Idempotency-Key, the answer is kept in that same transaction (the order's view, as
+    plain data): a retry with the same key and body gets it again and takes no more stock;
+    another body is refused."""
 
-    def __init__(
-        self, uow: UnitOfWork, clock: Clock, currency: str, snapshot: OrderSnapshot
-    ) -> None:
+    def __init__(self, uow: UnitOfWork, clock: Clock, currency: str) -> None:
         self._uow = uow
         self._clock = clock
         self._currency = currency
-        self._snapshot = snapshot
 
     @retried_if_nothing_kept
     def __call__(self, cmd: PlaceOrderCommand) -> PlacedOrder:
@@ -62,7 +61,7 @@ class PlaceOrder:
             )
             uow.orders.add(order)
             assert order.id is not None
-            body = self._snapshot(view_of_order(order))
+            view = view_of_order(order)
             if cmd.idempotency_key is not None:
                 uow.idempotency.save(
                     IdempotencyRecord(
@@ -71,11 +70,11 @@ class PlaceOrder:
                         fingerprint=request_fingerprint(cmd),
                         created_at=now,
                         order_id=order.id,
-                        response=body,
+                        response=to_plain(view),
                     )
                 )
             uow.commit()
-        return PlacedOrder(order_id=order.id, body=body)
+        return PlacedOrder(order_id=order.id, order=view)
 
     def _claim_or_replay(self, uow: WriteUnitOfWork, cmd: PlaceOrderCommand) -> PlacedOrder | None:
         assert cmd.idempotency_key is not None
@@ -87,7 +86,10 @@ class PlaceOrder:
             raise RequestInProgress()
         if record.fingerprint != request_fingerprint(cmd):
             raise IdempotencyKeyReused()
-        return PlacedOrder(order_id=record.order_id, body=record.response, replayed=True)
+        # Kept as the order's view; answers kept in their wire format by releases before 1.2
+        # have the same names, so they read back the same.
+        kept = from_plain(OrderView, record.response)
+        return PlacedOrder(order_id=record.order_id, order=kept, replayed=True)
 
 
 class ListMyOrders:

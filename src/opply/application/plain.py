@@ -30,7 +30,9 @@ def to_plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime):
-        return value.isoformat()
+        # UTC as the API writes it ("Z"): what a release before 1.2 kept for an
+        # Idempotency-Key was the wire format, and reads the same way.
+        return value.isoformat().replace("+00:00", "Z")
     return value
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-from opply.application.dto import OrderView, RecordedEvent
+from opply.application.dto import RecordedEvent
 from opply.domain.model import (
     IdempotencyRecord,
     Order,
@@ -98,13 +98,6 @@ class IdempotencyRepository(Protocol):
         ...
 
     def purge_older_than(self, cutoff: datetime) -> int: ...
-
-
-class OrderSnapshot(Protocol):
-    """An order in the wire format the client receives: written once (by the API's schema),
-    kept with an Idempotency-Key and sent again, as it was, to a retry."""
-
-    def __call__(self, order: OrderView) -> dict[str, Any]: ...
 
 
 class PasswordHasher(Protocol):

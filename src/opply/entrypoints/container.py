@@ -20,8 +20,6 @@ from opply.adapters.passwords import Argon2PasswordHasher
 from opply.adapters.sql_uow import SqlUnitOfWork
 from opply.adapters.tokens import JwtTokenService
 from opply.application import auth, events, orders, products, users
-from opply.entrypoints.api.dumping import compiled_dumper
-from opply.entrypoints.api.schemas import OrderSchema
 
 
 class Container(containers.DeclarativeContainer):
@@ -53,7 +51,6 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
     )
     # The wire format of an order, kept with an Idempotency-Key: the API's schema, compiled.
-    order_snapshot = providers.Singleton(compiled_dumper, OrderSchema)
 
     authenticate = providers.Singleton(
         auth.Authenticate, uow=uow, hasher=password_hasher, tokens=token_service
@@ -81,7 +78,6 @@ class Container(containers.DeclarativeContainer):
         uow=uow,
         clock=clock,
         currency=settings.provided.currency,
-        snapshot=order_snapshot,
     )
     list_my_orders = providers.Singleton(orders.ListMyOrders, uow=uow)
     get_my_order = providers.Singleton(orders.GetMyOrder, uow=uow)

@@ -21,7 +21,6 @@ from opply.domain.errors import (
 )
 from opply.domain.model import LineRequest, OrderStatus
 from opply.entrypoints.api.conditional import conditional
-from opply.entrypoints.api.dumping import Rendered
 from opply.entrypoints.api.operations import operation
 from opply.entrypoints.api.pagination import page_envelope
 from opply.entrypoints.api.schemas import (
@@ -143,7 +142,7 @@ class Orders(MethodView):
         headers = {"Location": f"/api/v1/orders/{placed.order_id}/"}
         if placed.replayed:
             headers["Idempotent-Replayed"] = "true"
-        return Rendered(placed.body), 201, headers
+        return placed.order, 201, headers
 
 
 @blp.route(f"/<int(min=1, max={MAX_ID}):order_id>/", parameters=ORDER_ID)
