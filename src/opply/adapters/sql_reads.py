@@ -23,7 +23,6 @@ from sqlalchemy import (
     Select,
     bindparam,
     case,
-    distinct,
     exists,
     func,
     or_,
