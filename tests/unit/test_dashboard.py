@@ -3,6 +3,7 @@ time zone (clock changes included), zeros for quiet days, and the export's range
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -26,7 +27,7 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def hours(bounds: list[datetime]) -> list[float]:
-    return [(b - a).total_seconds() / 3600 for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [(b - a).total_seconds() / 3600 for a, b in itertools.pairwise(bounds)]
 
 
 def test_a_day_of_a_clock_change_is_23_or_25_hours_long() -> None:
