@@ -82,9 +82,9 @@ def grow_orders(engine: Engine) -> int:
         return int(have) + missing
 
 
-def measure(knobs: Knobs, database_url: str, secret_key: str) -> tuple[Load, int]:
+def measure(knobs: Knobs, database_url: str, secret_key: str) -> tuple[Load, int, str]:
     """The dashboard's reads, timed call by call: (the figures as a load, the statements of
-    one call)."""
+    one call, a note on the data they read)."""
     from opply.entrypoints.config import Settings
     from opply.entrypoints.container import build_container
 
@@ -127,4 +127,9 @@ def measure(knobs: Knobs, database_url: str, secret_key: str) -> tuple[Load, int
         requests=len(took),
         statuses={"2xx": len(took)},
     )
-    return load, len(statements)
+    sold = sum(day.orders for day in dashboard.sales)
+    note = (
+        f"in-process; {sold:,} orders in its 30 days, {dashboard.to_ship.waiting:,} to ship, "
+        f"{dashboard.running_low.total:,} running low"
+    )
+    return load, len(statements), note

@@ -94,8 +94,10 @@ def ceiling_script(ceiling: Ceiling) -> str:
 
 def measure(bench: Bench, scenario: Scenario) -> Row:
     if scenario.in_process:
-        load, statements = dashboard.measure(bench.knobs, bench.database_url, bench.secret_key)
-        return Row(scenario, load, statements=statements, note="in-process, call by call")
+        load, statements, note = dashboard.measure(
+            bench.knobs, bench.database_url, bench.secret_key
+        )
+        return Row(scenario, load, statements=statements, note=note)
     row = bench.load(bench.service, scenario)
     if scenario.bare:
         row.bare = bench.load(bench.bare, scenario).service
