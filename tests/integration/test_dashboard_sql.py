@@ -103,6 +103,7 @@ def test_after_an_export_the_read_connection_is_back_in_autocommit(
             raw = connection.connection.dbapi_connection
             assert raw is not None
             assert raw.autocommit  # type: ignore[attr-defined]
+            assert not raw.readonly  # type: ignore[attr-defined]
     finally:
         for connection in connections:
             connection.close()
