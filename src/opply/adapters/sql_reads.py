@@ -317,6 +317,7 @@ def _to_ship_statement() -> Select[Any]:
 
 
 _TO_SHIP = _to_ship_statement()
+_TO_SHIP_FIELDS = tuple(name for name in OrderToShip._fields if name != "total")
 _RUNNING_LOW = (
     select(
         *PRODUCT_COLUMNS,
@@ -570,13 +571,9 @@ class SqlReadUnitOfWork(ReadUnitOfWork):
         rows = self.execute(_TO_SHIP, {"limit": limit}).all()
         return OrdersToShip(
             orders=[
+                # The statement's columns are named as the view's fields (but the total).
                 OrderToShip(
-                    id=row.id,
-                    created_at=row.created_at,
-                    customer=row.customer,
-                    currency=row.currency,
-                    subtotal=row.subtotal,
-                    vat_total=row.vat_total,
+                    **{name: row._mapping[name] for name in _TO_SHIP_FIELDS},
                     total=row.subtotal + row.vat_total,
                 )
                 for row in rows
