@@ -25,6 +25,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 import ceilings
+import dashboard
 from dataset import (
     BIG_CATALOGUE,
     CUSTOMERS,
@@ -60,6 +61,7 @@ class Bench:
     workdir: Path
     placeholders: dict[str, str]
     customer_ids: dict[str, int]
+    secret_key: str
 
     def ceiling(self, ceiling: Ceiling) -> float:
         name = f"{ceiling.script}{ceiling.lines or ''}"
@@ -91,6 +93,11 @@ def ceiling_script(ceiling: Ceiling) -> str:
 
 
 def measure(bench: Bench, scenario: Scenario) -> Row:
+    if scenario.in_process:
+        load, statements, note = dashboard.measure(
+            bench.knobs, bench.database_url, bench.secret_key
+        )
+        return Row(scenario, load, statements=statements, note=note)
     row = bench.load(bench.service, scenario)
     if scenario.bare:
         row.bare = bench.load(bench.bare, scenario).service
@@ -133,6 +140,9 @@ def step_before(bench: Bench, scenario: Scenario) -> None:
     elif scenario.before == "grow":
         say(f"the catalogue grows to {BIG_CATALOGUE:,} products")
         grow_catalogue(bench.engine)
+    elif scenario.before == "orders":
+        say(f"the orders grow to {dashboard.ORDERS:,}, not analysed")
+        dashboard.grow_orders(bench.engine)
 
 
 def run_scenarios(bench: Bench) -> list[Row]:
@@ -162,7 +172,9 @@ def bench_local(knobs: Knobs) -> Run:
             placeholders, tokens = prepare(service, workdir)
             probes = Probes(url, secret, tokens)
             on_exit.callback(probes.close)
-            bench = Bench(knobs, url, service, bare, probes, engine, workdir, placeholders, ids)
+            bench = Bench(
+                knobs, url, service, bare, probes, engine, workdir, placeholders, ids, secret
+            )
             run.rows = run_scenarios(bench)
             run.rss_mb = [rss_mb(pid) for pid in service.worker_pids()]
         run.books_balance, run.units_sold = books_balance(engine)

@@ -12,6 +12,8 @@ import json
 import threading
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +23,10 @@ from werkzeug.serving import make_server
 
 from opply.adapters.database import make_engine
 from opply.adapters.migrations import runner
-from opply.application.dto import NewUser
+from opply.application.dto import NewProduct, NewUser
+from opply.domain.model import Order, OrderLine, OrderStatus
 from opply.entrypoints.app import create_app
+from opply.entrypoints.container import Container
 from tests.integration.conftest import Database, build_test_container, make_settings
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -50,8 +54,9 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The whole app on a real server and a migrated SQLite file; yields its base URL."""
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Container]]:
+    """The whole app on a real server and a migrated SQLite file; yields its base URL and
+    its container (for data a test writes behind the app's back)."""
     url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'opply.sqlite3'}"
     engine = make_engine(url)
     runner.upgrade(engine)
@@ -64,12 +69,17 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield f"http://127.0.0.1:{server.server_port}", container
     finally:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
         engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def live_server(live: tuple[str, Container]) -> str:
+    return live[0]
 
 
 @pytest.fixture(scope="module")
@@ -195,3 +205,88 @@ def test_staff_ship_and_deliver_an_order_and_the_customer_sees_it(
     assert seen["status"] == "delivered"
     assert seen["shipped_at"] is not None
     assert seen["delivered_at"] is not None
+
+
+def test_the_dashboard_shows_what_to_ship_what_runs_low_and_30_days_of_sales(
+    live: tuple[str, Container], page: Page
+) -> None:
+    base, container = live
+    uow = container.uow()
+    now = datetime.now(UTC)
+    [low, plenty] = [
+        container.create_product()(
+            NewProduct(name=name, price=Decimal(price), quantity_in_stock=stock, vat_rate=vat)
+        )
+        for name, price, stock, vat in (
+            ("Dashboard spelt 1kg", "3.40", 2, Decimal("7.00")),
+            ("Dashboard barley 5kg", "9.90", 500, Decimal("19.00")),
+        )
+    ]
+    buyer = container.get_user()("buyer")
+    # Orders over the last five weeks, a few a day, some shipped, one cancelled.
+    for days_ago in range(35):
+        for n in range(days_ago % 4):
+            status = OrderStatus.PLACED if days_ago < 4 else OrderStatus.DELIVERED
+            if (days_ago, n) == (6, 1):
+                status = OrderStatus.CANCELLED
+            order = Order(
+                customer_id=buyer.id,
+                created_at=now - timedelta(days=days_ago, hours=n),
+                currency="EUR",
+                status=status,
+                lines=[
+                    OrderLine(
+                        product_id=p.id,
+                        sku=p.sku,
+                        product_name=p.name,
+                        unit=p.unit,
+                        unit_price=p.price,
+                        vat_rate=p.vat_rate,
+                        quantity=1 + (days_ago + n) % 5,
+                    )
+                    for p in (low, plenty)[: 1 + n % 2]
+                ],
+            )
+            with uow.write() as tx:
+                tx.orders.add(order)
+                tx.commit()
+
+    page.goto(f"{base}/admin/login/")
+    page.get_by_label("Username").fill("shopkeeper")
+    page.get_by_label("Password").fill(STAFF_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Shop at a glance")).to_be_visible()
+
+    to_ship = page.locator("#to-ship")
+    expect(to_ship.get_by_role("heading", name="To ship")).to_be_visible()
+    expect(to_ship.locator("tbody tr")).to_have_count(6)  # 1 + 2 + 3 placed in the last 4 days
+    expect(to_ship.locator("tbody tr").first).to_contain_text("buyer")
+    running_low = page.locator("#running-low")
+    expect(running_low.get_by_role("link", name="Dashboard spelt 1kg")).to_be_visible()
+    expect(running_low.get_by_text("Dashboard barley 5kg")).to_have_count(0)
+    spelt = running_low.get_by_role("row").filter(has_text="Dashboard spelt 1kg")
+    expect(spelt.get_by_role("button", name="Add")).to_be_visible()
+
+    chart = page.locator("#sales-chart")
+    expect(chart).to_be_visible()
+    expect(chart.locator("rect.bar")).to_have_count(30)
+    heights = chart.locator("rect.bar").evaluate_all(
+        "bars => bars.map(b => b.getBoundingClientRect().height)"
+    )
+    page.get_by_text("The figures, day by day").click()
+    expect(page.locator("#sales-table tbody tr")).to_have_count(30)
+    orders_per_day = page.locator("#sales-table tbody td:nth-child(2)").all_inner_texts()
+    # The table runs newest first, the chart oldest first: a bar is drawn where there are sales.
+    assert [h > 0 for h in heights] == [n != "0" for n in reversed(orders_per_day)]
+    assert sum(h > 0 for h in heights) >= 20
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "admin-dashboard.png"), full_page=True)
+
+    link = page.get_by_role("link", name="Export the last 30 days (CSV)")
+    with page.expect_download() as download:
+        link.click()
+    saved = download.value.path()
+    lines = Path(saved).read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("order_id,placed_at,status,customer,sku,product,quantity")
+    assert download.value.suggested_filename.startswith("orders-")
+    assert len(lines) > 30

@@ -48,3 +48,22 @@ def test_production_refuses_to_start_without_a_database_url(env: pytest.MonkeyPa
         Settings.from_env(load_dotenv_file=False)
     env.setenv("DATABASE_URL", "postgresql+psycopg2://u:p@db/opply")
     assert Settings.from_env(load_dotenv_file=False).is_production
+
+
+def test_the_dashboards_settings_default_to_utc_and_10_and_refuse_what_they_cannot_use(
+    env: pytest.MonkeyPatch,
+) -> None:
+    defaults = Settings.from_env(load_dotenv_file=False)
+    assert (defaults.shop_timezone, defaults.low_stock_threshold) == ("UTC", 10)
+    env.setenv("SHOP_TIMEZONE", "Europe/Berlin")
+    env.setenv("LOW_STOCK_THRESHOLD", "25")
+    chosen = Settings.from_env(load_dotenv_file=False)
+    assert (chosen.shop_timezone, chosen.low_stock_threshold) == ("Europe/Berlin", 25)
+    for wrong in ("Mars/Olympus_Mons", "../etc/passwd", "CET+1"):
+        env.setenv("SHOP_TIMEZONE", wrong)
+        with pytest.raises(ConfigError, match="SHOP_TIMEZONE must be an IANA time zone"):
+            Settings.from_env(load_dotenv_file=False)
+    env.setenv("SHOP_TIMEZONE", "UTC")
+    env.setenv("LOW_STOCK_THRESHOLD", "-1")
+    with pytest.raises(ConfigError, match="LOW_STOCK_THRESHOLD must be zero or more"):
+        Settings.from_env(load_dotenv_file=False)

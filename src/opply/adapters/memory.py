@@ -9,27 +9,35 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opply.application.dto import (
+    NO_SALES,
     Credentials,
     CustomerView,
+    ExportFilter,
+    ExportLine,
     FeedPosition,
     OrderEventView,
     OrderFilter,
+    OrdersToShip,
+    OrderToShip,
     OrderView,
     Page,
     PageRequest,
     ProductFilter,
     ProductView,
     RecordedEvent,
+    Sales,
     UserAccess,
     UserFilter,
     UserView,
+    export_line,
     view_of_order,
 )
 from opply.application.unit_of_work import ReadUnitOfWork, UnitOfWorkError, WriteUnitOfWork
@@ -37,6 +45,7 @@ from opply.domain.errors import SkuTaken
 from opply.domain.model import (
     IdempotencyRecord,
     Order,
+    OrderStatus,
     Product,
     RefreshToken,
     User,
@@ -208,6 +217,80 @@ class InMemoryReadUnitOfWork(ReadUnitOfWork):
         )
         chosen = _page(found, page)
         return Page(items=[_view(UserView, u) for u in chosen.items], total=chosen.total)
+
+    # --- the admin's dashboard and the orders export -------------------------------------
+
+    def orders_to_ship(self, *, limit: int) -> OrdersToShip:
+        placed = sorted(
+            (o for o in self._t.orders.values() if o.status is OrderStatus.PLACED),
+            key=lambda o: (o.created_at, o.id or 0),
+        )
+        shown = []
+        for order in placed[:limit]:
+            view = self._order_view(order)
+            assert view.customer is not None
+            shown.append(
+                OrderToShip(
+                    id=view.id,
+                    created_at=view.created_at,
+                    customer=view.customer.username,
+                    currency=view.currency,
+                    subtotal=view.subtotal,
+                    vat_total=view.vat_total,
+                    total=view.total,
+                )
+            )
+        return OrdersToShip(orders=shown, waiting=len(placed))
+
+    def products_running_low(self, *, threshold: int, limit: int) -> Page[ProductView]:
+        low = sorted(
+            (p for p in self._t.products.values() if p.quantity_in_stock <= threshold),
+            key=lambda p: (p.quantity_in_stock, p.id or 0),
+        )
+        return Page(items=[_view(ProductView, p) for p in low[:limit]], total=len(low))
+
+    def sales(self, bounds: Sequence[datetime]) -> list[Sales]:
+        found = [NO_SALES] * max(0, len(bounds) - 1)
+        for order in self._t.orders.values():
+            if order.status is OrderStatus.CANCELLED:
+                continue
+            for index, (start, end) in enumerate(itertools.pairwise(bounds)):
+                if start <= order.created_at < end:
+                    view = view_of_order(order)
+                    was = found[index]
+                    found[index] = Sales(
+                        orders=was.orders + 1,
+                        net=was.net + view.subtotal,
+                        vat=was.vat + view.vat_total,
+                    )
+        return found
+
+    def order_lines_export(self, flt: ExportFilter, *, chunk: int) -> Iterator[ExportLine]:
+        picked = sorted(
+            (
+                o
+                for o in self._t.orders.values()
+                if flt.start <= o.created_at < flt.end
+                and (flt.status is None or o.status is flt.status)
+            ),
+            key=lambda o: (o.created_at, o.id or 0),
+        )
+        for order in picked:
+            assert order.id is not None
+            customer = self._t.users[order.customer_id].username
+            for line in sorted(order.lines, key=lambda line: line.product_id):
+                yield export_line(
+                    order_id=order.id,
+                    created_at=order.created_at,
+                    status=order.status,
+                    customer=customer,
+                    sku=line.sku,
+                    product_name=line.product_name,
+                    quantity=line.quantity,
+                    unit_price=line.unit_price,
+                    vat_rate=line.vat_rate,
+                    currency=order.currency,
+                )
 
 
 def _check_skus(products: dict[int, Product]) -> None:

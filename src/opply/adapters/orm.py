@@ -147,6 +147,8 @@ products = Table(
 # SKUs are unique ignoring case. (On PostgreSQL the migration adds trigram indexes for the
 # catalogue search, which matches names and SKUs anywhere inside them.)
 Index("ix_products_sku_lower", func.lower(products.c.sku), unique=True)
+# The dashboard's "running low": the products with the least stock first.
+Index("ix_products_stock", products.c.quantity_in_stock, products.c.id)
 
 order_status = Enum(
     OrderStatus,
@@ -171,6 +173,8 @@ orders = Table(
     Column("cancelled_at", UTCDateTime(), nullable=True),
     Index("ix_orders_customer_created", "customer_id", "created_at", "id"),
     Index("ix_orders_created", "created_at", "id"),
+    # The dashboard's "to ship" (placed, oldest first) and the export by status.
+    Index("ix_orders_status_created", "status", "created_at", "id"),
 )
 
 order_lines = Table(

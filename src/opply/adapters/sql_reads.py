@@ -9,7 +9,9 @@ parameters: building and keying a statement for SQLAlchemy's cache cost more CPU
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -29,10 +31,15 @@ from sqlalchemy import (
     or_,
     select,
     tuple_,
+    type_coerce,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from opply.adapters.database import is_unavailable
 from opply.adapters.orm import (
+    Money,
     order_events,
     order_lines,
     orders,
@@ -43,26 +50,34 @@ from opply.adapters.orm import (
 )
 from opply.application.dto import (
     LINE_FIELDS,
+    NO_SALES,
     Credentials,
     CustomerView,
+    ExportFilter,
+    ExportLine,
     FeedPosition,
     OrderEventView,
     OrderFilter,
     OrderLineView,
+    OrdersToShip,
+    OrderToShip,
     OrderView,
     Page,
     PageRequest,
     ProductFilter,
     ProductSort,
     ProductView,
+    Sales,
     UserAccess,
     UserFilter,
     UserView,
+    export_line,
     order_line_view,
     order_view,
 )
 from opply.application.plain import from_plain
 from opply.application.unit_of_work import ReadUnitOfWork, StoreUnavailable, UnitOfWorkError
+from opply.domain.model import OrderStatus
 
 PRODUCT_COLUMNS = tuple(products.c[name] for name in ProductView._fields)
 PRODUCT_ORDER: dict[ProductSort, tuple[Any, ...]] = {
@@ -275,6 +290,173 @@ def _order_views(rows: Sequence[Any]) -> list[OrderView]:
     return views
 
 
+# --- the admin's dashboard and the orders export ------------------------------------------------
+
+
+class _LineVat(FunctionElement[Decimal]):
+    """A line's VAT in the store's money, rounded to the cent half up on its own, as
+    ``domain.model.line_amounts`` rounds it: ``_LineVat(net, rate)``."""
+
+    type = Money()
+    name = "line_vat"
+    inherit_cache = True
+
+
+@compiles(_LineVat)
+def _line_vat(element: _LineVat, compiler: SQLCompiler, **kw: Any) -> str:
+    # NUMERIC: exact products; ROUND of a positive numeric rounds half away from zero (up).
+    net, rate = (compiler.process(c, **kw) for c in element.clauses)
+    return f"ROUND({net} * {rate} * 0.01, 2)"
+
+
+@compiles(_LineVat, "sqlite")
+def _line_vat_sqlite(element: _LineVat, compiler: SQLCompiler, **kw: Any) -> str:
+    # Integer hundredths (Hundredths): cents x hundredths of a percent is 1/10000 of a cent;
+    # adding half of that before the integer division rounds half up.
+    net, rate = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(({net} * {rate} + 5000) / 10000)"
+
+
+_LINE_NET = order_lines.c.unit_price * order_lines.c.quantity
+_LINE_VAT = _LineVat(_LINE_NET, order_lines.c.vat_rate)
+
+
+def _money_sum(amount: Any) -> Any:
+    return type_coerce(func.coalesce(func.sum(amount), 0), Money())
+
+
+def _to_ship_statement() -> Select[Any]:
+    """The oldest placed orders (an index range on status, created_at), each with its
+    customer and the sums of its lines (correlated subqueries: a few probes of the lines'
+    primary key per order, never a pass over all lines), and the count of every placed order,
+    in one statement."""
+    placed = orders.c.status == OrderStatus.PLACED
+    picked = (
+        select(orders.c.id, orders.c.created_at, orders.c.currency, orders.c.customer_id)
+        .where(placed)
+        .order_by(orders.c.created_at, orders.c.id)
+        .limit(bindparam("limit"))
+        .subquery("picked")
+    )
+
+    def summed(amount: Any) -> Any:
+        return (
+            select(_money_sum(amount))
+            .where(order_lines.c.order_id == picked.c.id)
+            .scalar_subquery()
+        )
+
+    waiting = select(func.count()).select_from(orders).where(placed).scalar_subquery()
+    return (
+        select(
+            picked.c.id,
+            picked.c.created_at,
+            users.c.username.label("customer"),
+            picked.c.currency,
+            type_coerce(summed(_LINE_NET), Money()).label("subtotal"),
+            type_coerce(summed(_LINE_VAT), Money()).label("vat_total"),
+            waiting.label("waiting"),
+        )
+        .join(users, users.c.id == picked.c.customer_id)
+        .order_by(picked.c.created_at, picked.c.id)
+    )
+
+
+_TO_SHIP = _to_ship_statement()
+_TO_SHIP_FIELDS = tuple(name for name in OrderToShip._fields if name != "total")
+_RUNNING_LOW = (
+    select(
+        *PRODUCT_COLUMNS,
+        select(func.count())
+        .select_from(products)
+        .where(products.c.quantity_in_stock <= bindparam("threshold"))
+        .scalar_subquery()
+        .label("total"),
+    )
+    .where(products.c.quantity_in_stock <= bindparam("threshold"))
+    .order_by(products.c.quantity_in_stock, products.c.id)
+    .limit(bindparam("limit"))
+)
+_SALES: dict[int, Select[Any]] = {}
+
+
+def _sales_statement(stretches: int) -> Select[Any]:
+    """Sales per stretch between ``stretches + 1`` bound instants ``b0``...: each order's
+    stretch is found by a binary search written as nested CASEs (about log2(stretches)
+    comparisons per order, where a flat CASE makes half of them). Lines are summed per order
+    first (a hash aggregate; a COUNT(DISTINCT) would sort every line), then orders per
+    stretch. Stretches without orders have no row."""
+    if stretches not in _SALES:
+        created = orders.c.created_at
+        bounds = [bindparam(f"b{i}", type_=created.type) for i in range(stretches + 1)]
+
+        def stretch_of(low: int, high: int) -> Any:
+            if high - low == 1:
+                return low
+            middle = (low + high) // 2
+            return case(
+                (created < bounds[middle], stretch_of(low, middle)),
+                else_=stretch_of(middle, high),
+            )
+
+        per_order = (
+            select(
+                type_coerce(stretch_of(0, stretches), Integer).label("stretch"),
+                func.sum(_LINE_NET).label("net"),
+                func.sum(_LINE_VAT).label("vat"),
+            )
+            .join(order_lines, order_lines.c.order_id == orders.c.id)
+            .where(
+                created >= bounds[0],
+                created < bounds[-1],
+                orders.c.status != OrderStatus.CANCELLED,
+            )
+            .group_by(orders.c.id, created)
+            .subquery("sold")
+        )
+        _SALES[stretches] = select(
+            per_order.c.stretch,
+            func.count().label("orders"),
+            _money_sum(per_order.c.net).label("net"),
+            _money_sum(per_order.c.vat).label("vat"),
+        ).group_by(per_order.c.stretch)
+    return _SALES[stretches]
+
+
+# The export's columns: the arguments of ``export_line`` (its amounts are the domain's rule).
+_EXPORT_COLUMNS = (
+    orders.c.id.label("order_id"),
+    orders.c.created_at,
+    orders.c.status,
+    users.c.username.label("customer"),
+    order_lines.c.sku,
+    order_lines.c.product_name,
+    order_lines.c.quantity,
+    order_lines.c.unit_price,
+    order_lines.c.vat_rate,
+    orders.c.currency,
+)
+_EXPORTS: dict[bool, Select[Any]] = {}
+
+
+def _export_statement(by_status: bool) -> Select[Any]:
+    if by_status not in _EXPORTS:
+        conditions = [
+            orders.c.created_at >= bindparam("start", type_=orders.c.created_at.type),
+            orders.c.created_at < bindparam("end", type_=orders.c.created_at.type),
+        ]
+        if by_status:
+            conditions.append(orders.c.status == bindparam("status", type_=orders.c.status.type))
+        _EXPORTS[by_status] = (
+            select(*_EXPORT_COLUMNS)
+            .join(users, users.c.id == orders.c.customer_id)
+            .join(order_lines, order_lines.c.order_id == orders.c.id)
+            .where(*conditions)
+            .order_by(orders.c.created_at, orders.c.id, order_lines.c.product_id)
+        )
+    return _EXPORTS[by_status]
+
+
 class SqlReadUnitOfWork(ReadUnitOfWork):
     """Reads on one connection of the read engine, which runs nothing but SELECTs.
 
@@ -439,3 +621,85 @@ class SqlReadUnitOfWork(ReadUnitOfWork):
             .limit(page.page_size)
         )
         return Page(items=[UserView._make(row) for row in rows], total=count)
+
+    # --- the admin's dashboard and the orders export -------------------------------------
+
+    def orders_to_ship(self, *, limit: int) -> OrdersToShip:
+        rows = self.execute(_TO_SHIP, {"limit": limit}).all()
+        return OrdersToShip(
+            orders=[
+                # The statement's columns are named as the view's fields (but the total).
+                OrderToShip(
+                    **{name: row._mapping[name] for name in _TO_SHIP_FIELDS},
+                    total=row.subtotal + row.vat_total,
+                )
+                for row in rows
+            ],
+            waiting=rows[0].waiting if rows else 0,
+        )
+
+    def products_running_low(self, *, threshold: int, limit: int) -> Page[ProductView]:
+        rows = self.execute(_RUNNING_LOW, {"threshold": threshold, "limit": limit}).all()
+        return Page(
+            items=[ProductView._make(row[:-1]) for row in rows],
+            total=rows[0].total if rows else 0,
+        )
+
+    def sales(self, bounds: Sequence[datetime]) -> list[Sales]:
+        stretches = len(bounds) - 1
+        if stretches < 1:
+            return []
+        rows = self.execute(
+            _sales_statement(stretches), {f"b{i}": bound for i, bound in enumerate(bounds)}
+        )
+        found = [NO_SALES] * stretches
+        for row in rows:
+            found[row.stretch] = Sales(orders=row.orders, net=row.net, vat=row.vat)
+        return found
+
+    def order_lines_export(self, flt: ExportFilter, *, chunk: int) -> Iterator[ExportLine]:
+        statement = _export_statement(flt.status is not None)
+        parameters = {"start": flt.start, "end": flt.end, "status": flt.status}
+        result = self._stream(statement, parameters, chunk)
+        try:
+            for rows in result.partitions():
+                for row in rows:
+                    yield export_line(**row._mapping)
+        except Exception as error:
+            if is_unavailable(error):
+                raise StoreUnavailable("the connection to the database was lost") from error
+            raise
+        finally:
+            result.close()
+
+    def _stream(
+        self, statement: Select[Any], parameters: dict[str, Any], chunk: int
+    ) -> CursorResult[Any]:
+        """``statement``'s rows fetched ``chunk`` at a time: through a server-side cursor on
+        PostgreSQL, SQLite's own cursor (which steps through its rows) elsewhere.
+
+        A server-side cursor lives inside a transaction, and the read engine's connections
+        are in autocommit: this one runs REPEATABLE READ for the rest of the unit of work (one
+        snapshot for the whole stream, so a long export is consistent), and the pool puts it
+        back in autocommit when the unit of work gives it back."""
+        connection = self._connection
+        if connection is None:
+            raise UnitOfWorkError("read outside its unit of work (use `with uow.read()`)")
+        if (
+            isinstance(self._bind, Engine)
+            and connection.dialect.name == "postgresql"
+            and not connection.in_transaction()
+        ):
+            connection.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+        try:
+            return connection.execute(
+                statement,
+                parameters,
+                execution_options={"stream_results": True, "yield_per": chunk},
+            )
+        except Exception as error:
+            if is_unavailable(error):
+                raise StoreUnavailable("the connection to the database was lost") from error
+            raise

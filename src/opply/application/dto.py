@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -353,3 +353,120 @@ class Principal:
     user_id: int
     username: str
     is_staff: bool
+
+
+# --- the admin's dashboard and the orders export ------------------------------------------------
+
+
+class OrderToShip(NamedTuple):
+    """A placed order waiting to be shipped, as the dashboard lists it."""
+
+    id: int
+    created_at: datetime
+    customer: str  # the username
+    currency: str
+    subtotal: Decimal
+    vat_total: Decimal
+    total: Decimal
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrdersToShip:
+    """The oldest placed orders (at most the limit asked for) and how many are placed in all."""
+
+    orders: Sequence[OrderToShip]
+    waiting: int
+
+
+class Sales(NamedTuple):
+    """What one stretch of time sold: orders not cancelled, their net, VAT and total."""
+
+    orders: int
+    net: Decimal
+    vat: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.net + self.vat
+
+
+NO_SALES = Sales(orders=0, net=ZERO, vat=ZERO)
+
+
+class DaySales(NamedTuple):
+    day: date
+    orders: int
+    net: Decimal
+    vat: Decimal
+    total: Decimal
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dashboard:
+    """The admin's home page: what to ship, what runs low, and the last days' sales."""
+
+    to_ship: OrdersToShip
+    running_low: Page[ProductView]
+    low_stock_threshold: int
+    sales: Sequence[DaySales]  # one per day, oldest first, zeros included
+    time_zone: str
+    as_of: datetime  # when it was read (the orders' ages count from here)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportFilter:
+    """Orders placed in ``[start, end)`` (UTC instants), of ``status`` if given."""
+
+    start: datetime
+    end: datetime
+    status: OrderStatus | None = None
+
+
+class ExportLine(NamedTuple):
+    """One row of the orders export: an order line with its order's facts and its amounts."""
+
+    order_id: int
+    created_at: datetime
+    status: OrderStatus
+    customer: str
+    sku: str
+    product_name: str
+    quantity: int
+    unit_price: Decimal
+    vat_rate: Decimal
+    line_net: Decimal
+    line_vat: Decimal
+    line_total: Decimal
+    currency: str
+
+
+def export_line(
+    *,
+    order_id: int,
+    created_at: datetime,
+    status: OrderStatus,
+    customer: str,
+    sku: str,
+    product_name: str,
+    quantity: int,
+    unit_price: Decimal,
+    vat_rate: Decimal,
+    currency: str,
+) -> ExportLine:
+    """An export row with its amounts by the domain's rule, as the order's own view has them."""
+    amounts = line_amounts(unit_price, quantity, vat_rate)
+    return ExportLine(
+        order_id=order_id,
+        created_at=created_at,
+        status=status,
+        customer=customer,
+        sku=sku,
+        product_name=product_name,
+        quantity=quantity,
+        unit_price=unit_price,
+        vat_rate=vat_rate,
+        line_net=amounts.net,
+        line_vat=amounts.vat,
+        line_total=amounts.total,
+        currency=currency,
+    )

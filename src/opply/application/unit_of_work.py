@@ -18,21 +18,26 @@ from __future__ import annotations
 
 import abc
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import NoReturn, ParamSpec, Protocol, Self, TypeVar
 
 from opply.application.dto import (
     Credentials,
+    ExportFilter,
+    ExportLine,
     FeedPosition,
     OrderEventView,
     OrderFilter,
+    OrdersToShip,
     OrderView,
     Page,
     PageRequest,
     ProductFilter,
     ProductView,
     RecordedEvent,
+    Sales,
     UserAccess,
     UserFilter,
     UserView,
@@ -152,6 +157,31 @@ class ReadUnitOfWork(abc.ABC):
     @abc.abstractmethod
     def user_page(self, flt: UserFilter, page: PageRequest) -> Page[UserView]:
         """Users ordered by username."""
+
+    # --- the admin's dashboard and the orders export -------------------------------------
+
+    @abc.abstractmethod
+    def orders_to_ship(self, *, limit: int) -> OrdersToShip:
+        """The oldest placed orders first (ties by id), at most ``limit``, with their totals
+        and customer, and how many orders are placed in all."""
+
+    @abc.abstractmethod
+    def products_running_low(self, *, threshold: int, limit: int) -> Page[ProductView]:
+        """Products with at most ``threshold`` in stock, lowest stock first (ties by id), at
+        most ``limit`` of them; the page's total counts them all."""
+
+    @abc.abstractmethod
+    def sales(self, bounds: Sequence[datetime]) -> list[Sales]:
+        """For each stretch of time ``[bounds[i], bounds[i + 1])`` (ascending UTC instants),
+        the orders placed in it that are not cancelled, with their net and VAT (each line's
+        VAT rounded as the order rounds it, so they add up to the orders' totals): one entry
+        per stretch, zeros for one without orders."""
+
+    @abc.abstractmethod
+    def order_lines_export(self, flt: ExportFilter, *, chunk: int) -> Iterator[ExportLine]:
+        """Every line of the orders ``flt`` picks, oldest order first (ties by id), lines by
+        product. The rows come from the store ``chunk`` at a time, never all at once, while
+        the unit of work stays open: iterate it inside the ``with``."""
 
 
 class WriteUnitOfWork(abc.ABC):

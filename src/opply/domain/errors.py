@@ -104,6 +104,14 @@ class EmptyOrder(DomainError):
         super().__init__("An order needs at least one line")
 
 
+class InvalidDateRange(DomainError):
+    """A range of days that ends before it starts, or is longer than allowed."""
+
+    code = "invalid_date_range"
+    status = 422
+    title = "Invalid date range"
+
+
 class NotFound(DomainError):
     """Something the caller named is not there (or is not theirs to see)."""
 

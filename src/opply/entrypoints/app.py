@@ -25,6 +25,7 @@ MAX_BODY_BYTES = 1024 * 1024
 def wired_modules() -> list[ModuleType]:
     """The modules whose ``Provide`` markers the container fills when an app is created."""
     from opply.entrypoints.admin import auth as admin_auth
+    from opply.entrypoints.admin import dashboard as admin_dashboard
     from opply.entrypoints.admin import orders as admin_orders
     from opply.entrypoints.admin import products as admin_products
     from opply.entrypoints.admin import site as admin_site
@@ -40,6 +41,7 @@ def wired_modules() -> list[ModuleType]:
         products,
         security,
         admin_auth,
+        admin_dashboard,
         admin_orders,
         admin_products,
         admin_site,

@@ -187,6 +187,20 @@ def _flag(name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+def _shop_timezone() -> str:
+    """SHOP_TIMEZONE as an IANA name the zone database knows (the dashboard's days)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = os.environ.get("SHOP_TIMEZONE", "").strip() or "UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"SHOP_TIMEZONE must be an IANA time zone such as Europe/Berlin or UTC, got {name!r}"
+        ) from exc
+    return name
+
+
 def _text(name: str, default: str) -> str:
     return os.environ.get(name, "").strip() or default
 
@@ -223,6 +237,10 @@ class Settings:
     login_rate_limit: str = "10/minute"  # POST /api/token/ per username
     login_address_rate_limit: str = "30/minute"  # POST /api/token/ per client address
     refresh_rate_limit: str = "30/minute"  # POST /api/token/refresh/ per client address
+    # The admin's dashboard: products at or below this stock are "running low"; its days of
+    # sales are days in this IANA time zone.
+    low_stock_threshold: int = 10
+    shop_timezone: str = "UTC"
 
     @property
     def is_production(self) -> bool:
@@ -285,4 +303,6 @@ class Settings:
             login_rate_limit=_text("LOGIN_RATE_LIMIT", "10/minute"),
             login_address_rate_limit=_text("LOGIN_ADDRESS_RATE_LIMIT", "30/minute"),
             refresh_rate_limit=_text("REFRESH_RATE_LIMIT", "30/minute"),
+            low_stock_threshold=_non_negative("LOW_STOCK_THRESHOLD", 10),
+            shop_timezone=_shop_timezone(),
         )

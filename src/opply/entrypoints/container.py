@@ -19,7 +19,7 @@ from opply.adapters.database import make_engine, make_read_engine, make_session_
 from opply.adapters.passwords import Argon2PasswordHasher
 from opply.adapters.sql_uow import SqlUnitOfWork
 from opply.adapters.tokens import JwtTokenService
-from opply.application import auth, events, orders, products, users
+from opply.application import auth, dashboard, events, orders, products, users
 
 
 class Container(containers.DeclarativeContainer):
@@ -97,6 +97,17 @@ class Container(containers.DeclarativeContainer):
     set_user_active = providers.Singleton(users.SetUserActive, uow=uow)
     list_users = providers.Singleton(users.ListUsers, uow=uow)
     get_user = providers.Singleton(users.GetUser, uow=uow)
+
+    show_dashboard = providers.Singleton(
+        dashboard.ShowDashboard,
+        uow=uow,
+        clock=clock,
+        time_zone=settings.provided.shop_timezone,
+        low_stock_threshold=settings.provided.low_stock_threshold,
+    )
+    export_orders = providers.Singleton(
+        dashboard.ExportOrders, uow=uow, clock=clock, time_zone=settings.provided.shop_timezone
+    )
 
 
 if TYPE_CHECKING:

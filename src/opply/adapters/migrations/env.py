@@ -41,6 +41,9 @@ def _run(connection: object) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,  # SQLite alters tables by copying them
         compare_type=True,
+        # Each migration commits on its own, so one can run outside a transaction
+        # (op.get_context().autocommit_block(), for CREATE INDEX CONCURRENTLY).
+        transaction_per_migration=True,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,11 +24,19 @@ def alembic_config(url: str | None = None) -> Config:
 
 # Any constant: the key of the advisory lock that serialises concurrent migration runs.
 MIGRATION_LOCK_KEY = 0x0991_7001
+LOCK_RETRY_SECONDS = 0.5
 
 
 @contextmanager
 def _migrating(engine: Engine) -> Iterator[Connection]:
-    """A connection in a transaction, ready for Alembic.
+    """A connection ready for Alembic, which runs each migration in a transaction of its own
+    (a migration may step out of it for PostgreSQL's CREATE INDEX CONCURRENTLY).
+
+    On PostgreSQL, two replicas starting at once both run ``opply db upgrade``: the second
+    waits for the first's session advisory lock, then finds the schema at head and does
+    nothing. It waits by trying the lock every half second, outside any transaction: a session
+    blocked inside a statement holds a snapshot, which a concurrent index build would wait
+    for (a deadlock).
 
     On SQLite, altering a table copies it into a new one and drops the old, which its foreign
     keys would refuse: they are switched off for the migration (SQLite takes that switch only
@@ -35,15 +44,25 @@ def _migrating(engine: Engine) -> Iterator[Connection]:
     connection returns to the pool.
     """
     if engine.dialect.name != "sqlite":
-        with engine.begin() as connection:
-            yield connection
+        with engine.connect() as connection:
+            lock = f"pg_try_advisory_lock({MIGRATION_LOCK_KEY})"
+            while not connection.exec_driver_sql(f"SELECT {lock}").scalar_one():
+                connection.commit()
+                time.sleep(LOCK_RETRY_SECONDS)
+            connection.commit()
+            try:
+                yield connection
+            finally:
+                connection.rollback()
+                connection.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")
+                connection.commit()
         return
     with engine.connect() as connection:
         raw = connection.connection.dbapi_connection
         assert raw is not None
         raw.execute("PRAGMA foreign_keys = OFF")
         try:
-            with connection.begin():
+            with connection.begin():  # every migration in this one transaction
                 yield connection
                 broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
                 if broken:
@@ -55,10 +74,6 @@ def _migrating(engine: Engine) -> Iterator[Connection]:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     cfg = alembic_config()
     with _migrating(engine) as connection:
-        if connection.dialect.name == "postgresql":
-            # Two replicas starting at once both run `opply db upgrade`: the second waits here,
-            # then finds the schema already at head and does nothing.
-            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
 

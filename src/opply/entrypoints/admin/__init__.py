@@ -21,7 +21,8 @@ document.
 
 Modules: ``site`` (the blueprint, its session guard, CSRF, helpers and error pages), ``forms``
 (form input through marshmallow schemas), and one module per resource: ``auth`` (log in and
-out, the home page), ``products``, ``orders``, ``users``.
+out), ``dashboard`` (the home page and the orders export as CSV), ``products``, ``orders``,
+``users``.
 """
 
 from __future__ import annotations
@@ -54,7 +55,14 @@ class AdminSessionInterface(SecureCookieSessionInterface):
 
 def init_admin(app: Flask) -> None:
     """Mount the admin blueprint at ``/admin/`` and configure the session cookie it uses."""
-    from opply.entrypoints.admin import auth, orders, products, site, users  # noqa: F401
+    from opply.entrypoints.admin import (  # noqa: F401
+        auth,
+        dashboard,
+        orders,
+        products,
+        site,
+        users,
+    )
 
     settings: Settings = app.config["OPPLY_SETTINGS"]
     app.config.update(

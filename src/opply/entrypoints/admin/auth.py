@@ -1,4 +1,4 @@
-"""Admin log in and out, and the home page."""
+"""Admin log in and out."""
 
 from __future__ import annotations
 
@@ -9,12 +9,7 @@ from dependency_injector.wiring import Provide
 from flask import flash, redirect, render_template, request, session, url_for
 
 from opply.application.auth import AuthenticateStaff
-from opply.application.dto import PageRequest, ProductFilter, UserFilter
-from opply.application.orders import ListAllOrders
-from opply.application.products import ListProducts
-from opply.application.users import ListUsers
 from opply.domain import errors as de
-from opply.domain.model import OrderStatus
 from opply.entrypoints.admin import forms
 from opply.entrypoints.admin.site import SESSION_USER, bp, csrf_token, safe_next
 from opply.entrypoints.api.schemas import InputSchema
@@ -29,9 +24,6 @@ class LoginForm(InputSchema):
 
 
 LOGIN = LoginForm()
-list_products: ListProducts = Provide[Container.list_products]
-list_all_orders: ListAllOrders = Provide[Container.list_all_orders]
-list_users: ListUsers = Provide[Container.list_users]
 
 
 @bp.route("/login/", methods=["GET", "POST"])
@@ -65,16 +57,3 @@ def logout() -> Any:
     session.clear()
     flash("You are logged out.", "success")
     return redirect(url_for("admin.login"), 303)
-
-
-@bp.route("/")
-def index() -> Any:
-    one = PageRequest(page=1, page_size=1)
-    all_products = list_products(ProductFilter(), one).total
-    counts = {
-        "products": all_products,
-        "out_of_stock": all_products - list_products(ProductFilter(in_stock=True), one).total,
-        "placed_orders": list_all_orders(None, OrderStatus.PLACED, one).total,
-        "users": list_users(UserFilter(), one).total,
-    }
-    return render_template("admin/index.html", counts=counts)

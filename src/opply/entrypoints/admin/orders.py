@@ -7,6 +7,7 @@ from typing import Any
 from dependency_injector.wiring import Provide
 from flask import render_template, request, url_for
 
+from opply.application.dashboard import ExportOrders
 from opply.application.dto import PageRequest
 from opply.application.orders import GetOrderAsStaff, ListAllOrders, MoveOrder, OrderAction
 from opply.domain.model import OrderStatus
@@ -16,6 +17,7 @@ from opply.entrypoints.container import Container
 list_all_orders: ListAllOrders = Provide[Container.list_all_orders]
 get_order_as_staff: GetOrderAsStaff = Provide[Container.get_order_as_staff]
 move_order: MoveOrder = Provide[Container.move_order]
+export_orders: ExportOrders = Provide[Container.export_orders]
 
 STATUSES = [s.value for s in OrderStatus]
 
@@ -34,6 +36,7 @@ def orders() -> Any:
         status=status.value if status else "",
         statuses=STATUSES,
         pager=pager(found, page, "admin.orders", customer=customer, status=status and status.value),
+        export=export_orders.this_month(),
     )
 
 
