@@ -91,20 +91,23 @@ bench-quick: install ## every bench scenario for a second or two: does the bench
 	$(BIN)/python bench/run.py --quick
 
 # --- the local stack: 2 instances behind HAProxy, PgBouncer, Redis; no Docker (stack/stack.py) ---
-# stack-down needs nothing installed, so it also works where stack-up failed half-way.
-STACK := $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) stack/stack.py
+# stack-up and stack-restart run in the virtualenv `install` makes (gunicorn and opply are there).
+# stack-down and stack-status need nothing installed, so they also work where stack-up failed
+# half-way: they take the virtualenv's Python if there is one, chosen by the shell when the recipe
+# runs (a make variable fixed when make read this file chose before `install` made .venv).
+STACK_ANY_PYTHON = "$$(test -x $(BIN)/python && echo $(BIN)/python || echo $(PYTHON))"
 
 stack-up: install ## HAProxy :8080 -> app :8001 and :8002 -> PgBouncer :6432 -> PostgreSQL; Redis for limits
-	$(STACK) up
+	$(BIN)/python stack/stack.py up
 
 stack-down: ## stop exactly what stack-up started (the PIDs in .stack/pids)
-	$(STACK) down
+	$(STACK_ANY_PYTHON) stack/stack.py down
 
-stack-restart: ## restart the instances one at a time (drain, graceful stop, start, ready, re-enable)
-	$(STACK) restart
+stack-restart: install ## restart the instances one at a time (drain, graceful stop, start, ready, re-enable)
+	$(BIN)/python stack/stack.py restart
 
 stack-status: ## what runs, and HAProxy's view of the instances
-	$(STACK) status
+	$(STACK_ANY_PYTHON) stack/stack.py status
 
 stack-test: install ## the black-box suite through the running stack (make stack-up first)
 	STACK_REQUIRED=1 $(BIN)/python -m pytest -m stack tests/stack
