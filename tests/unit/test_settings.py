@@ -15,7 +15,7 @@ STRONG = secrets.token_urlsafe(32)  # made per run
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
-    for name in ("SECRET_KEY", "DATABASE_URL", "OPPLY_ENV"):
+    for name in ("SECRET_KEY", "DATABASE_URL", "DATABASE_PASSWORD", "OPPLY_ENV"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OPPLY_INSTANCE_DIR", str(tmp_path / "instance"))
     return monkeypatch
@@ -48,3 +48,27 @@ def test_production_refuses_to_start_without_a_database_url(env: pytest.MonkeyPa
         Settings.from_env(load_dotenv_file=False)
     env.setenv("DATABASE_URL", "postgresql+psycopg2://u:p@db/opply")
     assert Settings.from_env(load_dotenv_file=False).is_production
+
+
+def test_a_database_password_given_apart_joins_the_url_whatever_characters_it_holds(
+    env: pytest.MonkeyPatch,
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    password = "a@b:c/d%e#f?g h"  # what a generated password may hold, and what URLs mean
+    env.setenv("OPPLY_ENV", "production")
+    env.setenv("SECRET_KEY", STRONG)
+    env.setenv("DATABASE_URL", "postgresql://opply@proxy.example:5432/opply?sslmode=require")
+    env.setenv("DATABASE_PASSWORD", password)
+
+    url = make_url(Settings.from_env(load_dotenv_file=False).database_url)
+
+    assert url.password == password
+    assert (url.username, url.host, url.port, url.database) == (
+        "opply",
+        "proxy.example",
+        5432,
+        "opply",
+    )
+    assert url.query == {"sslmode": "require"}
+    assert url.drivername == "postgresql+psycopg2"
