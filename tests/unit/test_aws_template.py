@@ -43,19 +43,36 @@ def container(resources: dict[str, Any], task: str) -> dict[str, Any]:
     return found
 
 
+def settings(resources: dict[str, Any], task: str) -> dict[str, Any]:
+    return {e["Name"]: e["Value"] for e in container(resources, task)["Environment"]}
+
+
 def test_every_task_gets_the_same_settings_and_secrets(resources: dict[str, Any]) -> None:
     api = container(resources, "ApiTask")
+    assert settings(resources, "WorkerTask") == settings(resources, "ApiTask")
+    migrate = settings(resources, "MigrateTask")
+    assert migrate | {"DATABASE_URL": None} == settings(resources, "ApiTask") | {
+        "DATABASE_URL": None
+    }
     for task in TASKS[1:]:
-        assert container(resources, task)["Environment"] == api["Environment"], task
         assert container(resources, task)["Secrets"] == api["Secrets"], task
 
 
+def test_the_services_go_through_rds_proxy_and_migrations_straight_to_postgresql(
+    resources: dict[str, Any],
+) -> None:
+    assert "${Proxy.Endpoint}" in settings(resources, "ApiTask")["DATABASE_URL"]["!Sub"]
+    assert (
+        "${Database.Endpoint.Address}" in settings(resources, "MigrateTask")["DATABASE_URL"]["!Sub"]
+    )
+
+
 def test_the_services_leave_migrations_to_the_one_off_task(resources: dict[str, Any]) -> None:
-    settings = {e["Name"]: e["Value"] for e in container(resources, "ApiTask")["Environment"]}
+    api = settings(resources, "ApiTask")
     secrets = {s["Name"] for s in container(resources, "ApiTask")["Secrets"]}
 
-    assert settings["OPPLY_MIGRATE_ON_START"] == "0"
-    assert settings["OPPLY_ENV"] == "production"
+    assert api["OPPLY_MIGRATE_ON_START"] == "0"
+    assert api["OPPLY_ENV"] == "production"
     assert {"SECRET_KEY", "DATABASE_PASSWORD", "RATELIMIT_STORAGE_URI"} <= secrets
     assert "Command" not in container(resources, "ApiTask")  # the image's gunicorn
     assert container(resources, "WorkerTask")["Command"] == ["opply", "worker"]
