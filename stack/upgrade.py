@@ -485,7 +485,7 @@ def upgrade(ref: str) -> None:
         "orders_in_database": len(orders),
         "orders_missing": len(set(placed) - set(orders)),
         "orders_unasked": len(set(orders) - set(placed)),
-        "keys_answered_with_one_order": len(placed) - len(set(placed)),
+        "orders_named_by_two_keys": len(placed) - len(set(placed)),
         "healthz_by_commit": dict(tally.releases),
         **steps,
         "seconds": round(time.monotonic() - began, 1),
@@ -495,7 +495,9 @@ def upgrade(ref: str) -> None:
     print(f"\nstack-upgrade figures (also in {FIGURES}):", flush=True)
     for key, value in figures.items():
         print(f"    {key}: {value}", flush=True)
-    problems = [f"failed: {line}" for line in tally.failed[:10]]
+    problems = [
+        f"failed {count} times: {line}" for line, count in Counter(tally.failed).most_common(5)
+    ]
     if sorted(orders) != sorted(placed):
         problems.append(
             f"orders in the database {len(orders)} vs keys placed {len(placed)} "
