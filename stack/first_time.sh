@@ -10,6 +10,11 @@ clone="$work/opply"
 
 cleanup() {
     make -C "$clone" --no-print-directory stack-down >/dev/null 2>&1 || true
+    # PgBouncer's folder outside the clone (when run as root), named after the clone's path.
+    if [ -x "$clone/.venv/bin/python" ]; then
+        (cd "$clone/stack" && ../.venv/bin/python -c \
+            'import shutil, stack; shutil.rmtree(stack.pgbouncer_dir(), ignore_errors=True)') || true
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
