@@ -44,6 +44,15 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY gunicorn.conf.py ./
 COPY --chmod=0755 docker/entrypoint.sh /usr/local/bin/opply-entrypoint
+# The commit the image is built from, for GET /healthz and `opply --version` (an image has no
+# .git): `docker build --build-arg OPPLY_GIT_COMMIT="$(git rev-parse HEAD)" .`. Last, so that a
+# new commit rebuilds no layer above.
+ARG OPPLY_GIT_COMMIT=unknown
+ENV OPPLY_GIT_COMMIT=${OPPLY_GIT_COMMIT}
+# The one folder the app writes (gunicorn's and Prometheus' temporary files): declared, so that
+# a read-only root file system (ECS, deploy/aws/) can mount a task volume there, which Fargate
+# creates with the image's permissions for the folder (1777).
+VOLUME ["/tmp"]
 USER 10001:10001
 EXPOSE 8000
 # slim has no curl: ask the app with the Python that is already there.

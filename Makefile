@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: help install run migrate demo lint format test test-unit test-integration fuzz bench bench-quick \
         build up down logs clean demo-local lock image-test stack-up stack-down stack-restart \
-        stack-status stack-test clients-test
+        stack-status stack-test clients-test stack-upgrade deploy-lint
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -91,24 +91,46 @@ bench-quick: install ## every bench scenario for a second or two: does the bench
 	$(BIN)/python bench/run.py --quick
 
 # --- the local stack: 2 instances behind HAProxy, PgBouncer, Redis; no Docker (stack/stack.py) ---
-# stack-down needs nothing installed, so it also works where stack-up failed half-way.
-STACK := $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) stack/stack.py
+# stack-up and stack-restart run in the virtualenv `install` makes (gunicorn and opply are there).
+# stack-down and stack-status need nothing installed, so they also work where stack-up failed
+# half-way: they take the virtualenv's Python if there is one, chosen by the shell when the recipe
+# runs (a make variable fixed when make read this file chose before `install` made .venv).
+STACK_ANY_PYTHON = "$$(test -x $(BIN)/python && echo $(BIN)/python || echo $(PYTHON))"
 
 stack-up: install ## HAProxy :8080 -> app :8001 and :8002 -> PgBouncer :6432 -> PostgreSQL; Redis for limits
-	$(STACK) up
+	$(BIN)/python stack/stack.py up
 
 stack-down: ## stop exactly what stack-up started (the PIDs in .stack/pids)
-	$(STACK) down
+	$(STACK_ANY_PYTHON) stack/stack.py down
 
-stack-restart: ## restart the instances one at a time (drain, graceful stop, start, ready, re-enable)
-	$(STACK) restart
+stack-restart: install ## restart the instances one at a time (drain, graceful stop, start, ready, re-enable)
+	$(BIN)/python stack/stack.py restart
 
 stack-status: ## what runs, and HAProxy's view of the instances
-	$(STACK) status
+	$(STACK_ANY_PYTHON) stack/stack.py status
 
 stack-test: install ## the black-box suite through the running stack (make stack-up first)
 	STACK_REQUIRED=1 $(BIN)/python -m pytest -m stack tests/stack
 
+stack-upgrade: install ## start the stack on FROM=<git ref>, keep customers ordering, migrate, roll onto this checkout (default FROM: deploy/upgrade-from)
+	$(BIN)/python stack/upgrade.py $(FROM)
+
+# --- the AWS deployment (deploy/aws/): linted here, deployed by hand (docs/deployment.md) --------
+# cfn-lint and checkov live in a virtualenv of their own: checkov pins many libraries, and those
+# pins would fight the app's.
+DEPLOY_VENV ?= .venv-deploy
+DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
+
+$(DEPLOY_STAMP): deploy/requirements.txt
+	@test -x $(DEPLOY_VENV)/bin/python || $(PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet --requirement deploy/requirements.txt
+	@touch $(DEPLOY_STAMP)
+
+deploy-lint: $(DEPLOY_STAMP) ## cfn-lint (0 errors, 0 warnings) and checkov (0 failed checks) on deploy/aws/
+	$(DEPLOY_VENV)/bin/cfn-lint --non-zero-exit-code informational deploy/aws/*.yaml
+	$(DEPLOY_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation --directory deploy/aws
+
 clean:
-	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .hypothesis clients/node_modules \
+	rm -rf $(VENV) $(DEPLOY_VENV) instance .pytest_cache .mypy_cache .ruff_cache .hypothesis clients/node_modules \
 	       clients/generated

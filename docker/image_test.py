@@ -47,6 +47,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -356,10 +357,21 @@ def build(podman: Podman, base: str) -> None:
     say(f"building the Dockerfile on {base} (log: {log})")
     podman.run(
         "build", "--layers=false", "--format", "docker", "--network", "host", "--pull=never",
-        "--build-arg", f"PYTHON_IMAGE={base}", "--tag", IMAGE, str(ROOT),
+        "--build-arg", f"PYTHON_IMAGE={base}", "--build-arg", f"OPPLY_GIT_COMMIT={commit()}",
+        "--tag", IMAGE, str(ROOT),
         timeout=1200, log=log,
     )  # fmt: skip
     podman.run("image", "prune", "--force")  # the previous run's image, now untagged
+
+
+def commit() -> str:
+    """The commit being tested: the image must report it on /healthz."""
+    return subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
 
 
 def unused_port() -> int:
@@ -525,12 +537,12 @@ class ImageChecks:
         self.ok(f"the start command migrated the empty database to head ({head})")
 
     def probes_answer(self) -> None:
-        for path in ("/healthz", "/readyz"):
-            status, body = call(self.base_url + path)
-            self.expect(
-                (status, body) == (200, {"status": "ok"}), f"{path} answered {status} {body}"
-            )
-        self.ok("/healthz and /readyz answer 200 {'status': 'ok'}")
+        status, body = call(self.base_url + "/readyz")
+        self.expect((status, body) == (200, {"status": "ok"}), f"/readyz answered {status} {body}")
+        status, body = call(self.base_url + "/healthz")
+        release = {"status": "ok", "version": version("opply"), "commit": commit()}
+        self.expect((status, body) == (200, release), f"/healthz answered {status} {body}")
+        self.ok(f"/readyz answers 200 {{'status': 'ok'}}, /healthz 200 {body}")
 
     def api_answers(self) -> None:
         loaded = self.podman.run("exec", CONTAINER, "opply", "demo", "load", check=False)

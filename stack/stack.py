@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import http.client
 import json
 import os
@@ -38,6 +39,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from stat import S_ISDIR
 from urllib.parse import SplitResult, unquote, urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,7 +47,6 @@ STATE = REPO / ".stack"
 PIDS = STATE / "pids"
 LOGS = STATE / "logs"
 SECRET_KEY_FILE = STATE / "secret_key"
-PGBOUNCER_DIR = STATE / "pgbouncer"
 HAPROXY_TEMPLATE = Path(__file__).resolve().parent / "haproxy.cfg"
 HAPROXY_CFG = STATE / "haproxy.cfg"
 HAPROXY_SOCKET = STATE / "haproxy.sock"
@@ -210,6 +211,7 @@ def launch(
     *,
     env: Mapping[str, str],
     user: str | None = None,
+    cwd: Path = REPO,
 ) -> Started:
     """Start ``argv`` in its own session (so its process group holds it and its children, and
     a terminal's Ctrl-C does not reach it), logging to ``.stack/logs/<name>.log``."""
@@ -219,7 +221,7 @@ def launch(
         log.flush()
         process = subprocess.Popen(
             argv,
-            cwd=REPO,
+            cwd=cwd,
             env=dict(env),
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -479,6 +481,30 @@ def pgbouncer_user() -> str | None:
     return "postgres" if os.geteuid() == 0 else None
 
 
+def pgbouncer_dir() -> Path:
+    """Where PgBouncer's files go: ``.stack/pgbouncer``, unless PgBouncer runs as another user
+    (as root) who may not reach into the checkout (a clone under /root or in a ``mktemp -d``
+    folder is mode 700: a fresh clone's first stack-up failed so). Then a folder under /tmp
+    that only that user owns, one per checkout."""
+    user = pgbouncer_user()
+    if user is None:
+        return STATE / "pgbouncer"
+    digest = hashlib.sha256(str(STATE).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"opply-stack-{digest}-pgbouncer"
+
+
+def _own_folder_for(user: str, folder: Path) -> None:
+    """``folder`` made (mode 700) and given to ``user``; refused if someone else made it first."""
+    account = pwd.getpwnam(user)
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700, parents=False)
+    info = folder.lstat()
+    if not S_ISDIR(info.st_mode) or info.st_uid not in (0, account.pw_uid):
+        raise StackError(f"{folder} exists and is not ours: remove it")
+    os.chown(folder, account.pw_uid, account.pw_gid)
+    folder.chmod(0o700)
+
+
 def pgbouncer_files(db: Database) -> dict[str, str]:
     target = f"host={db.host} port={db.port} dbname={db.name} user={db.user}"
     if db.password:
@@ -494,7 +520,7 @@ listen_port = {PGBOUNCER_PORT}
 unix_socket_dir =
 ; Loopback only, as on the machine's PostgreSQL: the user must be listed in auth_file.
 auth_type = trust
-auth_file = {PGBOUNCER_DIR / "userlist.txt"}
+auth_file = {pgbouncer_dir() / "userlist.txt"}
 admin_users = {db.user}
 stats_users = {db.user}
 ; A server connection serves one transaction, then goes back to the pool: no session state
@@ -515,12 +541,19 @@ stats_period = 60
 
 
 def ensure_pgbouncer(db: Database, started: dict[str, Started]) -> None:
-    PGBOUNCER_DIR.mkdir(parents=True, exist_ok=True)
+    folder, user = pgbouncer_dir(), pgbouncer_user()
+    if user is None:
+        folder.mkdir(parents=True, exist_ok=True)
+    else:
+        _own_folder_for(user, folder)
     changed = False
     for name, text in pgbouncer_files(db).items():
-        path = PGBOUNCER_DIR / name
+        path = folder / name
         if not path.exists() or path.read_text() != text:
-            _write_atomically(path, text)
+            _write_atomically(path, text, mode=0o600)
+            if user is not None:
+                account = pwd.getpwnam(user)
+                os.chown(path, account.pw_uid, account.pw_gid)
             changed = True
     current = started.get("pgbouncer")
     if current is not None and current.alive():
@@ -529,7 +562,7 @@ def ensure_pgbouncer(db: Database, started: dict[str, Started]) -> None:
             os.kill(current.pid, signal.SIGHUP)
         return
     free_port(PGBOUNCER_PORT, "pgbouncer")
-    argv = [program("pgbouncer"), str(PGBOUNCER_DIR / "pgbouncer.ini")]
+    argv = [program("pgbouncer"), str(folder / "pgbouncer.ini")]
     started["pgbouncer"] = launch("pgbouncer", argv, env=_base_env(), user=pgbouncer_user())
     save_started(started)
     if not _wait(lambda: accepts(PGBOUNCER_PORT), 10.0):

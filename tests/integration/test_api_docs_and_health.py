@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import subprocess
+from importlib import metadata
+from pathlib import Path
 
 from flask.testing import FlaskClient
 
@@ -71,9 +74,29 @@ def test_swagger_ui_is_served_from_the_app_itself(client: FlaskClient) -> None:
             assert len(response.get_data()) > 1000
 
 
-def test_probes_answer(client: FlaskClient) -> None:
-    assert client.get("/healthz").get_json() == {"status": "ok"}
+def test_probes_answer_and_health_names_the_release_that_answers(client: FlaskClient) -> None:
+    head = subprocess.run(
+        ["git", "-C", str(Path(__file__).parent), "rev-parse", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    expected = {"status": "ok", "version": metadata.version("opply"), "commit": head}
+
+    assert client.get("/healthz").get_json() == expected
     assert client.get("/readyz").get_json() == {"status": "ok"}
+
+
+def test_the_openapi_document_describes_the_release_in_the_health_answer(
+    client: FlaskClient,
+) -> None:
+    spec = client.get("/openapi.json").get_json()
+    answer = spec["paths"]["/healthz"]["get"]["responses"]["200"]["content"]["application/json"]
+    schema = answer["schema"]
+    if "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+
+    assert set(schema["required"]) == {"status", "version", "commit"}
 
 
 def test_paths_without_the_trailing_slash_are_answered_without_a_redirect(

@@ -277,7 +277,7 @@ def test_a_chunked_body_over_the_limit_is_ignored_where_no_body_is_read(
     )
 
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok"}
+    assert response.get_json()["status"] == "ok"
 
 
 def test_a_small_chunked_body_is_read_as_usual(client: FlaskClient, container: Container) -> None:

@@ -15,7 +15,7 @@ STRONG = secrets.token_urlsafe(32)  # made per run
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
-    for name in ("SECRET_KEY", "DATABASE_URL", "OPPLY_ENV"):
+    for name in ("SECRET_KEY", "DATABASE_URL", "DATABASE_PASSWORD", "OPPLY_ENV"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OPPLY_INSTANCE_DIR", str(tmp_path / "instance"))
     return monkeypatch
@@ -67,3 +67,26 @@ def test_the_dashboards_settings_default_to_utc_and_10_and_refuse_what_they_cann
     env.setenv("LOW_STOCK_THRESHOLD", "-1")
     with pytest.raises(ConfigError, match="LOW_STOCK_THRESHOLD must be zero or more"):
         Settings.from_env(load_dotenv_file=False)
+
+
+def test_a_database_password_given_apart_joins_the_url_whatever_characters_it_holds(
+    env: pytest.MonkeyPatch,
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    password = "a@b:c/d%e#f?g h"  # what a generated password may hold, and what URLs mean
+    env.setenv("OPPLY_ENV", "production")
+    env.setenv("SECRET_KEY", STRONG)
+    env.setenv("DATABASE_URL", "postgresql://opply@proxy.example:5432/opply?sslmode=require")
+    env.setenv("DATABASE_PASSWORD", password)
+
+    url = make_url(Settings.from_env(load_dotenv_file=False).database_url)
+
+    assert url.password == password
+    assert (url.username, url.host, url.port, url.database) == (
+        "opply",
+        "proxy.example",
+        5432,
+    )
+    assert url.query == {"sslmode": "require"}
+    assert url.drivername == "postgresql+psycopg2"

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from opply.adapters.migrations import runner
 from opply.domain.errors import DomainError
+from opply.entrypoints import release
 from opply.entrypoints.config import ConfigError, Settings
 from opply.entrypoints.container import Container, build_container
 
@@ -87,8 +88,27 @@ def cmd_idempotency_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+class _PrintRelease(argparse.Action):
+    """``--version``: works the release out only when asked (git may be called for it)."""
+
+    def __init__(
+        self,
+        option_strings: Sequence[str],
+        dest: str,
+        help: str | None = None,
+    ) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(release.current())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="opply", description="Opply ordering backend")
+    parser.add_argument(
+        "--version", action=_PrintRelease, help="print the version and git commit, then exit"
+    )
     sub = parser.add_subparsers(dest="group", required=True)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="cmd", required=True)

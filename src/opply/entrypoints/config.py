@@ -60,6 +60,15 @@ def database_url(raw: str, variable: str = "DATABASE_URL") -> str:
     return url
 
 
+def with_password(url: str, password: str) -> str:
+    """``url`` with ``password`` in it, whatever characters it holds. DATABASE_PASSWORD comes
+    apart from DATABASE_URL where a secret store hands the password over on its own (ECS
+    reads it from the database's Secrets Manager secret into the task, deploy/aws/)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(password=password).render_as_string(hide_password=False)
+
+
 # --- SECRET_KEY -------------------------------------------------------------------------------
 
 # Keys published with the project (example.env): known to everybody, so never a production key.
@@ -283,10 +292,15 @@ class Settings:
         origins = tuple(
             o.strip() for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip()
         )
-        return cls(
-            database_url=database_url(os.environ["DATABASE_URL"])
+        url = (
+            database_url(os.environ["DATABASE_URL"])
             if os.environ.get("DATABASE_URL")
-            else _default_database_url(),
+            else _default_database_url()
+        )
+        if os.environ.get("DATABASE_PASSWORD"):
+            url = with_password(url, os.environ["DATABASE_PASSWORD"])
+        return cls(
+            database_url=url,
             secret_key=secret,
             env=env,
             access_token_ttl=_seconds("ACCESS_TOKEN_TTL", 15 * 60),

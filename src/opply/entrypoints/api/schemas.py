@@ -603,3 +603,19 @@ class PasswordChangeSchema(StrictSchema):
 
 class StatusSchema(ViewSchema):
     status = ma.fields.String(required=True, metadata={"example": "ok"})
+
+
+class HealthSchema(StatusSchema):
+    """The liveness answer also names the release that gives it (entrypoints/release.py)."""
+
+    version = ma.fields.String(
+        required=True,
+        metadata={"example": "1.0.0", "description": "The version of the package that answers"},
+    )
+    commit = ma.fields.String(
+        required=True,
+        metadata={
+            "example": "808dfab8c0ffee0000000000000000000000000a",
+            "description": "The git commit the release was made from, or `unknown`",
+        },
+    )
