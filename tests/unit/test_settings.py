@@ -87,6 +87,7 @@ def test_a_database_password_given_apart_joins_the_url_whatever_characters_it_ho
         "opply",
         "proxy.example",
         5432,
+        "opply",
     )
     assert url.query == {"sslmode": "require"}
     assert url.drivername == "postgresql+psycopg2"
