@@ -2,7 +2,8 @@
 
 Creates a throwaway PostgreSQL database, migrates it, loads the catalogue and the customers
 (``dataset.py``), serves the service and the bare reference app (``bare_app.py``) with gunicorn
-alike, and runs each scenario of ``scenarios.py`` in order: wrk against the service (and the
+alike (and the service with order events off, ``events_off.py``, when a chosen scenario runs
+on it), and runs each scenario of ``scenarios.py`` in order: wrk against the service (and the
 bare app where the scenario says so), pgbench on the same SQL (the ceiling), and one request
 in-process to count its statements and compare both apps'. Prints one table and the goals,
 drops the database, and exits non-zero on an error answer or unbalanced books.
@@ -14,6 +15,7 @@ figures mean nothing. BENCH_TARGET=stack measures a running `make stack-up` inst
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import sys
 import tempfile
@@ -22,7 +24,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 import ceilings
 from dataset import (
@@ -41,9 +43,9 @@ from dataset import (
 )
 from knobs import Knobs, from_environment, say
 from report import Row, Run, goals, load_average, machine, table
-from scenarios import GOALS, LIST, SCENARIOS, Ceiling, Scenario
-from servers import BARE_APP, SERVICE_APP, Server, http, log_in, rss_mb, start
-from sqltrace import Probes
+from scenarios import EVENTS, GOALS, LIST, ORDERS, SCENARIOS, Ceiling, Scenario
+from servers import BARE_APP, EVENTS_OFF_APP, SERVICE_APP, Server, http, log_in, rss_mb, start
+from sqltrace import Probes, order_body
 from tools import pgbench, pgbench_path, wrk, wrk_path
 
 
@@ -60,9 +62,16 @@ class Bench:
     workdir: Path
     placeholders: dict[str, str]
     customer_ids: dict[str, int]
+    events_off: Server | None = None  # the service with events off, if a scenario needs it
+
+    def server(self, scenario: Scenario) -> Server:
+        if scenario.server == "events-off":
+            assert self.events_off is not None, "started when a chosen scenario needs it"
+            return self.events_off
+        return self.service
 
     def ceiling(self, ceiling: Ceiling) -> float:
-        name = f"{ceiling.script}{ceiling.lines or ''}"
+        name = f"{ceiling.script}{ceiling.lines or ''}{'' if ceiling.events else '-no-events'}"
         script = ceilings.write(name, ceiling_script(ceiling), self.workdir)
         variables = {"first_id": 1, "count": PRODUCTS, "offset": ceiling.offset}
         customers = [self.customer_ids[name] for name in customer_names()]
@@ -87,16 +96,20 @@ def ceiling_script(ceiling: Ceiling) -> str:
         return ceilings.product_detail()
     if ceiling.script == "history":
         return ceilings.history_page()
-    return ceilings.place_order(ceiling.lines)
+    return ceilings.place_order(ceiling.lines, events=ceiling.events)
 
 
 def measure(bench: Bench, scenario: Scenario) -> Row:
-    row = bench.load(bench.service, scenario)
+    row = bench.load(bench.server(scenario), scenario)
     if scenario.bare:
         row.bare = bench.load(bench.bare, scenario).service
     if scenario.ceiling:
         row.ceiling = bench.ceiling(scenario.ceiling)
-    row.statements, row.sql_difference = bench.probes(scenario.probe, compare=scenario.bare)
+    if scenario.probe:
+        path = scenario.probe.path.format(**bench.placeholders)
+        probe = dataclasses.replace(scenario.probe, path=path)
+        row.statements, row.sql_difference = bench.probes(probe, compare=scenario.bare)
+    row.note = scenario.note
     if scenario.expect == "3xx":
         row.note = f"{row.service.statuses['3xx']} of {row.service.requests} answers were 304"
     return row
@@ -133,6 +146,42 @@ def step_before(bench: Bench, scenario: Scenario) -> None:
     elif scenario.before == "grow":
         say(f"the catalogue grows to {BIG_CATALOGUE:,} products")
         grow_catalogue(bench.engine)
+    elif scenario.before == "feed":
+        prepare_feed(bench)
+
+
+def prepare_feed(bench: Bench) -> None:
+    """Every customer with at least a full page of events (the orders above normally wrote
+    them; the service places the missing orders otherwise), and ``{feed_end}``: the cursor
+    after the last event. Checks what the feed scenarios' notes say on customer01."""
+    from opply.application.dto import FeedPosition
+    from opply.application.events import DEFAULT_FEED_LIMIT, cursor_of
+
+    tokens = bench.probes.tokens
+    with bench.engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT customer_id, count(*) FROM order_events GROUP BY customer_id")
+        )
+        have = {int(customer): int(count) for customer, count in rows}
+    placed = 0
+    for name in customer_names():
+        for i in range(DEFAULT_FEED_LIMIT - have.get(bench.customer_ids[name], 0)):
+            headers = {"Authorization": f"Bearer {tokens[name]}"}
+            status, _, answer = http(bench.service.base, "POST", ORDERS, order_body(2, i), headers)
+            if status != 201:
+                raise SystemExit(f"an order of {name} for the feed: {status} {answer}")
+            placed += 1
+    with bench.engine.connect() as conn:
+        last = conn.execute(
+            text("SELECT tx_id, id FROM order_events ORDER BY tx_id DESC, id DESC LIMIT 1")
+        ).one()
+    bench.placeholders["feed_end"] = cursor_of(FeedPosition(tx=int(last.tx_id), id=int(last.id)))
+    auth = {"Authorization": f"Bearer {tokens['customer01']}"}
+    for path, expected in ((f"{EVENTS}?after={bench.placeholders['feed_end']}", 0), (EVENTS, 50)):
+        status, _, answer = http(bench.service.base, "GET", path, headers=auth)
+        if status != 200 or len(answer["results"]) != expected:
+            raise SystemExit(f"GET {path}: {status}, not {expected} events: {answer}")
+    say(f"the feed: {placed} orders placed for it; every customer has a page of events")
 
 
 def run_scenarios(bench: Bench) -> list[Row]:
@@ -159,10 +208,15 @@ def bench_local(knobs: Knobs) -> Run:
             on_exit.callback(service.stop)
             bare = start(knobs, "bare", BARE_APP, url, secret, workdir)
             on_exit.callback(bare.stop)
+            events_off = None
+            if any(s.server == "events-off" and knobs.runs(s.key) for s in SCENARIOS):
+                events_off = start(knobs, "events-off", EVENTS_OFF_APP, url, secret, workdir)
+                on_exit.callback(events_off.stop)
             placeholders, tokens = prepare(service, workdir)
             probes = Probes(url, secret, tokens)
             on_exit.callback(probes.close)
             bench = Bench(knobs, url, service, bare, probes, engine, workdir, placeholders, ids)
+            bench.events_off = events_off
             run.rows = run_scenarios(bench)
             run.rss_mb = [rss_mb(pid) for pid in service.worker_pids()]
         run.books_balance, run.units_sold = books_balance(engine)
