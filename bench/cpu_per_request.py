@@ -144,20 +144,27 @@ def per_call_ms(call: Callable[[int], None]) -> float:
     return min(rounds)  # the least disturbed by the other processes on the machine
 
 
-def in_turn_ms(calls: Sequence[Callable[[int], None]]) -> list[float]:
-    """``per_call_ms`` of each call, their rounds taken in turn (a, b, a, b...), so that a
-    change in the machine's load between rows does not pass for a difference between them."""
+def in_turn_ms(calls: Sequence[Callable[[int], None]]) -> tuple[list[float], float]:
+    """Each call's CPU milliseconds (the least of ROUNDS rounds, as ``per_call_ms``), the calls
+    taken in turn request by request (a, b, a, b...), and the ratio of the first's CPU time to
+    the second's over all rounds: a change in the machine's load reaches both alike, so it does
+    not pass for a difference between them (rows measured one after the other on this shared
+    machine differed by 10-30% for the same request)."""
     for call in calls:
         for i in range(50):
             call(i)
     rounds: list[list[float]] = [[] for _ in calls]
     for _ in range(ROUNDS):
-        for call, kept in zip(calls, rounds, strict=True):
-            started = time.process_time()
-            for i in range(REQUESTS):
+        spent = [0.0 for _ in calls]
+        for i in range(REQUESTS):
+            for k, call in enumerate(calls):
+                started = time.process_time()
                 call(i)
-            kept.append((time.process_time() - started) / REQUESTS * 1000)
-    return [min(kept) for kept in rounds]
+                spent[k] += time.process_time() - started
+        for k, total in enumerate(spent):
+            rounds[k].append(total / REQUESTS * 1000)
+    ratio = sum(rounds[0]) / sum(rounds[1])
+    return [min(kept) for kept in rounds], ratio
 
 
 def http_call(
@@ -259,8 +266,8 @@ def measure_all(service: Flask, bare: Flask, out: Any) -> None:
         with profiled(row.name, out):
             if row.versus and not PROFILE:
                 versus = http_call(client, by_name[row.versus], token, places, switch)
-                ours, theirs_ms = in_turn_ms([ours_call, versus])
-                note = f"{row.versus}: {theirs_ms:.3f} ms, this row {ours / theirs_ms:.2f}x"
+                (ours, theirs_ms), ratio = in_turn_ms([ours_call, versus])
+                note = f"{row.versus}: {theirs_ms:.3f} ms; this row costs {ratio:.2f}x"
             else:
                 ours = per_call_ms(ours_call)
         theirs = per_call_ms(http_call(bare_client, row, token, places)) if row.bare else None
