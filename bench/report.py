@@ -21,6 +21,7 @@ class Row:
     service: Load
     bare: Load | None = None
     ceiling: float | None = None
+    in_turn_cost: float | None = None  # the in-turn ceiling's transaction against this one's
     statements: int | None = None
     sql_difference: str = ""  # where the bare app's statements part from the service's
     note: str = ""
@@ -99,18 +100,16 @@ def judge(run: Run, goal: Goal) -> tuple[bool, str] | None:
             if row is None
             else (row.service.p99_ms < goal.limit, f"{row.service.p99_ms:.1f} ms")
         )
-    if goal.check in ("cost_at_most", "same_statements", "ceiling_cost_at_most"):
+    if goal.check == "in_turn_cost_at_most":
+        cost = row.in_turn_cost if row else None
+        return None if cost is None else (cost <= goal.limit, f"{cost:.2f}x")
+    if goal.check in ("cost_at_most", "same_statements"):
         both = _both(run, goal)
         if both is None:
             return None
         a, b = both
         if goal.check == "same_statements":
             return a.statements == b.statements, f"{a.statements} and {b.statements}"
-        if goal.check == "ceiling_cost_at_most":
-            if not a.ceiling or not b.ceiling:
-                return None
-            growth = b.ceiling / a.ceiling  # a transaction's cost is 1 / the ceiling's rate
-            return growth <= goal.limit, f"{growth:.2f}x ({a.ceiling:.0f} vs {b.ceiling:.0f}/s)"
         growth = a.cost / b.cost
         return growth <= goal.limit, f"{growth:.2f}x"
     if goal.check == "rss_below":

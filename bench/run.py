@@ -46,7 +46,7 @@ from report import Row, Run, goals, load_average, machine, table
 from scenarios import EVENTS, GOALS, LIST, ORDERS, SCENARIOS, Ceiling, Scenario
 from servers import BARE_APP, EVENTS_OFF_APP, SERVICE_APP, Server, http, log_in, rss_mb, start
 from sqltrace import Probes, order_body
-from tools import pgbench, pgbench_path, wrk, wrk_path
+from tools import pgbench, pgbench_in_turn, pgbench_path, wrk, wrk_path
 
 
 @dataclass
@@ -71,12 +71,25 @@ class Bench:
         return self.service
 
     def ceiling(self, ceiling: Ceiling) -> float:
-        name = f"{ceiling.script}{ceiling.lines or ''}{'' if ceiling.events else '-no-events'}"
-        script = ceilings.write(name, ceiling_script(ceiling), self.workdir)
+        return pgbench(self.knobs, self.database_url, self.script(ceiling), self.variables(ceiling))
+
+    def in_turn_cost(self, ceiling: Ceiling, other: Ceiling) -> float:
+        """``other``'s transaction cost against ``ceiling``'s, both in one pgbench run."""
+        scripts = [self.script(ceiling), self.script(other)]
+        say(f"pgbench {scripts[0].name} and {scripts[1].name} in turn")
+        own, theirs = pgbench_in_turn(
+            self.knobs, self.database_url, scripts, self.variables(ceiling)
+        )
+        return theirs / own
+
+    def script(self, ceiling: Ceiling) -> Path:
+        return ceilings.write(script_name(ceiling), ceiling_script(ceiling), self.workdir)
+
+    def variables(self, ceiling: Ceiling) -> dict[str, int]:
         variables = {"first_id": 1, "count": PRODUCTS, "offset": ceiling.offset}
         customers = [self.customer_ids[name] for name in customer_names()]
         variables.update(customers_from=min(customers), customers_to=max(customers))
-        return pgbench(self.knobs, self.database_url, script, variables)
+        return variables
 
     def load(self, server: Server, scenario: Scenario) -> Row:
         args = [arg.format(**self.placeholders) for arg in scenario.wrk]
@@ -87,6 +100,10 @@ class Bench:
             profile = (target, server.worker_pids()[0])
         say(f"{scenario.name}, {server.name}: {self.knobs.warmup} s + {self.knobs.seconds} s")
         return Row(scenario, wrk(self.knobs, server.base, args, profile))
+
+
+def script_name(ceiling: Ceiling) -> str:
+    return f"{ceiling.script}{ceiling.lines or ''}{'' if ceiling.events else '-no-events'}"
 
 
 def ceiling_script(ceiling: Ceiling) -> str:
@@ -105,11 +122,15 @@ def measure(bench: Bench, scenario: Scenario) -> Row:
         row.bare = bench.load(bench.bare, scenario).service
     if scenario.ceiling:
         row.ceiling = bench.ceiling(scenario.ceiling)
+        if scenario.ceiling_in_turn:
+            row.in_turn_cost = bench.in_turn_cost(scenario.ceiling, scenario.ceiling_in_turn)
+            own, other = (script_name(c) for c in (scenario.ceiling, scenario.ceiling_in_turn))
+            row.note = f"pgbench in turn: {other} costs {row.in_turn_cost:.2f}x {own}"
     if scenario.probe:
         path = scenario.probe.path.format(**bench.placeholders)
         probe = dataclasses.replace(scenario.probe, path=path)
         row.statements, row.sql_difference = bench.probes(probe, compare=scenario.bare)
-    row.note = scenario.note
+    row.note = row.note or scenario.note
     if scenario.expect == "3xx":
         row.note = f"{row.service.statuses['3xx']} of {row.service.requests} answers were 304"
     return row
