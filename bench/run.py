@@ -2,8 +2,8 @@
 
 Creates a throwaway PostgreSQL database, migrates it, loads the catalogue and the customers
 (``dataset.py``), serves the service and the bare reference app (``bare_app.py``) with gunicorn
-alike (and the service with order events off, ``events_off.py``, when a chosen scenario runs
-on it), and runs each scenario of ``scenarios.py`` in order: wrk against the service (and the
+alike (and, for its own scenario only, the service with order events off, ``events_off.py``),
+and runs each scenario of ``scenarios.py`` in order: wrk against the service (and the
 bare app where the scenario says so), pgbench on the same SQL (the ceiling), and one request
 in-process to count its statements and compare both apps'. Prints one table and the goals,
 drops the database, and exits non-zero on an error answer or unbalanced books.
@@ -20,7 +20,8 @@ import secrets
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,13 +63,22 @@ class Bench:
     workdir: Path
     placeholders: dict[str, str]
     customer_ids: dict[str, int]
-    events_off: Server | None = None  # the service with events off, if a scenario needs it
+    secret_key: str
 
-    def server(self, scenario: Scenario) -> Server:
-        if scenario.server == "events-off":
-            assert self.events_off is not None, "started when a chosen scenario needs it"
-            return self.events_off
-        return self.service
+    @contextmanager
+    def server(self, scenario: Scenario) -> Iterator[Server]:
+        """The server of ``scenario``. The service with events off runs only for its load: its
+        workers' connections would otherwise count against PostgreSQL's max_connections
+        while pgbench's clients run (the machine's other users hold many of them)."""
+        if scenario.server == "service":
+            yield self.service
+            return
+        args = (self.database_url, self.secret_key, self.workdir)
+        server = start(self.knobs, scenario.server, EVENTS_OFF_APP, *args)
+        try:
+            yield server
+        finally:
+            server.stop()
 
     def ceiling(self, ceiling: Ceiling) -> float:
         return pgbench(self.knobs, self.database_url, self.script(ceiling), self.variables(ceiling))
@@ -117,7 +127,8 @@ def ceiling_script(ceiling: Ceiling) -> str:
 
 
 def measure(bench: Bench, scenario: Scenario) -> Row:
-    row = bench.load(bench.server(scenario), scenario)
+    with bench.server(scenario) as server:
+        row = bench.load(server, scenario)
     if scenario.bare:
         row.bare = bench.load(bench.bare, scenario).service
     if scenario.ceiling:
@@ -229,15 +240,12 @@ def bench_local(knobs: Knobs) -> Run:
             on_exit.callback(service.stop)
             bare = start(knobs, "bare", BARE_APP, url, secret, workdir)
             on_exit.callback(bare.stop)
-            events_off = None
-            if any(s.server == "events-off" and knobs.runs(s.key) for s in SCENARIOS):
-                events_off = start(knobs, "events-off", EVENTS_OFF_APP, url, secret, workdir)
-                on_exit.callback(events_off.stop)
             placeholders, tokens = prepare(service, workdir)
             probes = Probes(url, secret, tokens)
             on_exit.callback(probes.close)
-            bench = Bench(knobs, url, service, bare, probes, engine, workdir, placeholders, ids)
-            bench.events_off = events_off
+            bench = Bench(
+                knobs, url, service, bare, probes, engine, workdir, placeholders, ids, secret
+            )
             run.rows = run_scenarios(bench)
             run.rss_mb = [rss_mb(pid) for pid in service.worker_pids()]
         run.books_balance, run.units_sold = books_balance(engine)
