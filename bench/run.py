@@ -8,7 +8,7 @@ bare app where the scenario says so), pgbench on the same SQL (the ceiling), and
 in-process to count its statements and compare both apps'. Prints one table and the goals,
 drops the database, and exits non-zero on an error answer or unbalanced books.
 
-``--quick`` (or BENCH_QUICK=1) checks that everything works in about a minute and a half; its
+``--quick`` (or BENCH_QUICK=1) checks that everything works in about two minutes; its
 figures mean nothing. BENCH_TARGET=stack measures a running `make stack-up` instead
 (``against_stack.py``). Other settings: see ``knobs.py`` and docs/performance.md.
 """
