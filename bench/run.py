@@ -244,7 +244,16 @@ def bench_local(knobs: Knobs) -> Run:
             probes = Probes(url, secret, tokens)
             on_exit.callback(probes.close)
             bench = Bench(
-                knobs, url, service, bare, probes, engine, workdir, placeholders, ids, secret
+                knobs=knobs,
+                database_url=url,
+                service=service,
+                bare=bare,
+                probes=probes,
+                engine=engine,
+                workdir=workdir,
+                placeholders=placeholders,
+                customer_ids=ids,
+                secret_key=secret,
             )
             run.rows = run_scenarios(bench)
             run.rss_mb = [rss_mb(pid) for pid in service.worker_pids()]
