@@ -2,8 +2,8 @@
 the service's own SQL, so that "service vs bare" measures what the service's structure costs.
 
 It serves four requests of the API with the same answers: a page of the catalogue (with its
-count), one product, placing an order (with an Idempotency-Key) and a page of the caller's
-order history. Per request it does what the service must do and nothing more: decode the
+count), one product, placing an order (with an Idempotency-Key and its event) and a page of the
+caller's order history. Per request it does what the service must do and nothing more: decode the
 bearer token, check its user against the database (the statement of the service's
 ``user_access``), run the service's statements word for word, and write the same JSON. It has
 no logging, metrics, rate limits, ETags, OpenAPI or error table: those are the service's cost.
@@ -84,6 +84,12 @@ KEEP_ANSWER = text(
 INSERT_ORDER = text(
     "INSERT INTO orders (customer_id, status, currency, created_at) "
     "VALUES (:customer_id, :status, :currency, :created_at) RETURNING orders.id"
+)
+# The order's event, in its transaction (issue 18): the service's outbox INSERT, one row.
+INSERT_EVENT = text(
+    "INSERT INTO order_events (tx_id, type, order_id, customer_id, occurred_at, payload) "
+    "VALUES (pg_current_xact_id()::text::bigint, :b_type, :b_order_id, :b_customer_id, "
+    ":b_occurred_at, :b_payload\\:\\:JSON) RETURNING order_events.id"
 )
 ONE_STOCK = text(
     "UPDATE products SET quantity_in_stock=:quantity_in_stock WHERE products.id = :products_id"
@@ -376,7 +382,8 @@ def take_and_record(
     conn: Connection, customer_id: int, wanted: list[tuple[int, int]], key: str | None
 ) -> tuple[dict[str, Any], bool]:
     """In the caller's transaction: claim the key (or replay its answer), lock the products,
-    take their stock, insert the order and its lines, keep the answer for the key."""
+    take their stock, insert the order and its lines, keep the answer for the key, write the
+    order's ``order.placed`` event (its payload: the order's JSON, as the answer)."""
     now = datetime.now(UTC)
     digest = fingerprint(wanted)
     at = {"customer_id": customer_id, "key": key, "fingerprint": "", "created_at": now}
@@ -405,10 +412,13 @@ def take_and_record(
     conn.execute(insert_lines(len(lines)), numbered(lines))
     placed = OrderRow(order_id, "placed", now, None, None, None, CURRENCY)
     body = order_json(placed, [LineRow(**line) for line in lines])
+    written = json.dumps(body)
     if key is not None:
         kept_at = {"b_customer_id": customer_id, "b_key": key, "b_order_id": order_id}
-        answer = {"b_fingerprint": digest, "b_response": json.dumps(body)}
+        answer = {"b_fingerprint": digest, "b_response": written}
         conn.execute(KEEP_ANSWER, {**kept_at, **answer})
+    event = {"b_type": "order.placed", "b_order_id": order_id, "b_customer_id": customer_id}
+    conn.execute(INSERT_EVENT, {**event, "b_occurred_at": now, "b_payload": written})
     if len(ids) == 1:
         conn.execute(ONE_STOCK, {"quantity_in_stock": left[ids[0]], "products_id": ids[0]})
     return body, False

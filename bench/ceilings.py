@@ -22,7 +22,8 @@ import bare_app
 _PARAMETER = re.compile(r"(?<![:\w\\]):(\w+)")
 CUSTOMER = "\\set customer random(:customers_from, :customers_to)"
 LOGIN = "'bench-login'"  # the access token's login: any family that was never revoked
-# A kept answer of the size of a two-line order's (the service stores the JSON it sent).
+# A kept answer of the size of a two-line order's (the service stores the JSON it sent); the
+# order's event carries the same as its payload.
 KEPT_ANSWER = (
     '{"id": 1, "status": "placed", "created_at": "2026-11-25T05:55:34.970477Z", '
     '"shipped_at": null, "delivered_at": null, "cancelled_at": null, "currency": "EUR", '
@@ -72,9 +73,10 @@ def history_page() -> str:
     return "\n".join([CUSTOMER, user_check(), sql(bare_app.ORDER_PAGE, values)])
 
 
-def place_order(lines: int) -> str:
+def place_order(lines: int, *, events: bool = True) -> str:
     """A keyed order of ``lines`` distinct products, spread over the catalogue as wrk.lua
-    spreads them: the user check, then one transaction."""
+    spreads them: the user check, then one transaction; with its ``order.placed`` event unless
+    ``events`` is false (the same order as before issue 18, for the cost of the event)."""
     step = f"(:count / {lines})"
     ids = {f"ids_{k + 1}": f":p{k}" for k in range(lines)}
     now = "now()"
@@ -126,6 +128,10 @@ def place_order(lines: int) -> str:
         sql(bare_app.insert_lines(lines), line_values),
         sql(bare_app.KEEP_ANSWER, keep),
     ]
+    if events:
+        event = {"b_type": "'order.placed'", "b_order_id": ":order_id", "b_occurred_at": now}
+        event.update(b_customer_id=":customer", b_payload="'" + KEPT_ANSWER + "'")
+        script.append(sql(bare_app.INSERT_EVENT, event))
     if lines == 1:
         script.append(sql(bare_app.ONE_STOCK, {"quantity_in_stock": taken, "products_id": ":p0"}))
     script.append("COMMIT;")

@@ -1,7 +1,7 @@
 """How a bench run is shaped: read once from the environment and the command line.
 
 ``--quick`` (or ``BENCH_QUICK=1``) is for checking that the bench works, not for figures: every
-scenario runs, for a second or two each, so the whole run takes about a minute and a half.
+scenario runs, for a second or two each, so the whole run takes about two minutes.
 """
 
 from __future__ import annotations

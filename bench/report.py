@@ -21,6 +21,7 @@ class Row:
     service: Load
     bare: Load | None = None
     ceiling: float | None = None
+    in_turn_cost: float | None = None  # the in-turn ceiling's transaction against this one's
     statements: int | None = None
     sql_difference: str = ""  # where the bare app's statements part from the service's
     note: str = ""
@@ -99,6 +100,9 @@ def judge(run: Run, goal: Goal) -> tuple[bool, str] | None:
             if row is None
             else (row.service.p99_ms < goal.limit, f"{row.service.p99_ms:.1f} ms")
         )
+    if goal.check == "in_turn_cost_at_most":
+        cost = row.in_turn_cost if row else None
+        return None if cost is None else (cost <= goal.limit, f"{cost:.2f}x")
     if goal.check in ("cost_at_most", "same_statements"):
         both = _both(run, goal)
         if both is None:

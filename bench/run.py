@@ -2,27 +2,30 @@
 
 Creates a throwaway PostgreSQL database, migrates it, loads the catalogue and the customers
 (``dataset.py``), serves the service and the bare reference app (``bare_app.py``) with gunicorn
-alike, and runs each scenario of ``scenarios.py`` in order: wrk against the service (and the
+alike (and, for its own scenario only, the service with order events off, ``events_off.py``),
+and runs each scenario of ``scenarios.py`` in order: wrk against the service (and the
 bare app where the scenario says so), pgbench on the same SQL (the ceiling), and one request
 in-process to count its statements and compare both apps'. Prints one table and the goals,
 drops the database, and exits non-zero on an error answer or unbalanced books.
 
-``--quick`` (or BENCH_QUICK=1) checks that everything works in about a minute and a half; its
+``--quick`` (or BENCH_QUICK=1) checks that everything works in about two minutes; its
 figures mean nothing. BENCH_TARGET=stack measures a running `make stack-up` instead
 (``against_stack.py``). Other settings: see ``knobs.py`` and docs/performance.md.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 import ceilings
 import dashboard
@@ -42,10 +45,10 @@ from dataset import (
 )
 from knobs import Knobs, from_environment, say
 from report import Row, Run, goals, load_average, machine, table
-from scenarios import GOALS, LIST, SCENARIOS, Ceiling, Scenario
-from servers import BARE_APP, SERVICE_APP, Server, http, log_in, rss_mb, start
-from sqltrace import Probes
-from tools import pgbench, pgbench_path, wrk, wrk_path
+from scenarios import EVENTS, GOALS, LIST, ORDERS, SCENARIOS, Ceiling, Scenario
+from servers import BARE_APP, EVENTS_OFF_APP, SERVICE_APP, Server, http, log_in, rss_mb, start
+from sqltrace import Probes, order_body
+from tools import pgbench, pgbench_in_turn, pgbench_path, wrk, wrk_path
 
 
 @dataclass
@@ -63,13 +66,41 @@ class Bench:
     customer_ids: dict[str, int]
     secret_key: str
 
+    @contextmanager
+    def server(self, scenario: Scenario) -> Iterator[Server]:
+        """The server of ``scenario``. The service with events off runs only for its load: its
+        workers' connections would otherwise count against PostgreSQL's max_connections
+        while pgbench's clients run (the machine's other users hold many of them)."""
+        if scenario.server == "service":
+            yield self.service
+            return
+        args = (self.database_url, self.secret_key, self.workdir)
+        server = start(self.knobs, scenario.server, EVENTS_OFF_APP, *args)
+        try:
+            yield server
+        finally:
+            server.stop()
+
     def ceiling(self, ceiling: Ceiling) -> float:
-        name = f"{ceiling.script}{ceiling.lines or ''}"
-        script = ceilings.write(name, ceiling_script(ceiling), self.workdir)
+        return pgbench(self.knobs, self.database_url, self.script(ceiling), self.variables(ceiling))
+
+    def in_turn_cost(self, ceiling: Ceiling, other: Ceiling) -> float:
+        """``other``'s transaction cost against ``ceiling``'s, both in one pgbench run."""
+        scripts = [self.script(ceiling), self.script(other)]
+        say(f"pgbench {scripts[0].name} and {scripts[1].name} in turn")
+        own, theirs = pgbench_in_turn(
+            self.knobs, self.database_url, scripts, self.variables(ceiling)
+        )
+        return theirs / own
+
+    def script(self, ceiling: Ceiling) -> Path:
+        return ceilings.write(script_name(ceiling), ceiling_script(ceiling), self.workdir)
+
+    def variables(self, ceiling: Ceiling) -> dict[str, int]:
         variables = {"first_id": 1, "count": PRODUCTS, "offset": ceiling.offset}
         customers = [self.customer_ids[name] for name in customer_names()]
         variables.update(customers_from=min(customers), customers_to=max(customers))
-        return pgbench(self.knobs, self.database_url, script, variables)
+        return variables
 
     def load(self, server: Server, scenario: Scenario) -> Row:
         args = [arg.format(**self.placeholders) for arg in scenario.wrk]
@@ -82,6 +113,10 @@ class Bench:
         return Row(scenario, wrk(self.knobs, server.base, args, profile))
 
 
+def script_name(ceiling: Ceiling) -> str:
+    return f"{ceiling.script}{ceiling.lines or ''}{'' if ceiling.events else '-no-events'}"
+
+
 def ceiling_script(ceiling: Ceiling) -> str:
     if ceiling.script == "list":
         return ceilings.list_page(ceiling.offset)
@@ -89,7 +124,7 @@ def ceiling_script(ceiling: Ceiling) -> str:
         return ceilings.product_detail()
     if ceiling.script == "history":
         return ceilings.history_page()
-    return ceilings.place_order(ceiling.lines)
+    return ceilings.place_order(ceiling.lines, events=ceiling.events)
 
 
 def measure(bench: Bench, scenario: Scenario) -> Row:
@@ -98,12 +133,21 @@ def measure(bench: Bench, scenario: Scenario) -> Row:
             bench.knobs, bench.database_url, bench.secret_key
         )
         return Row(scenario, load, statements=statements, note=note)
-    row = bench.load(bench.service, scenario)
+    with bench.server(scenario) as server:
+        row = bench.load(server, scenario)
     if scenario.bare:
         row.bare = bench.load(bench.bare, scenario).service
     if scenario.ceiling:
         row.ceiling = bench.ceiling(scenario.ceiling)
-    row.statements, row.sql_difference = bench.probes(scenario.probe, compare=scenario.bare)
+        if scenario.ceiling_in_turn:
+            row.in_turn_cost = bench.in_turn_cost(scenario.ceiling, scenario.ceiling_in_turn)
+            own, other = (script_name(c) for c in (scenario.ceiling, scenario.ceiling_in_turn))
+            row.note = f"pgbench in turn: {other} costs {row.in_turn_cost:.2f}x {own}"
+    if scenario.probe:
+        path = scenario.probe.path.format(**bench.placeholders)
+        probe = dataclasses.replace(scenario.probe, path=path)
+        row.statements, row.sql_difference = bench.probes(probe, compare=scenario.bare)
+    row.note = row.note or scenario.note
     if scenario.expect == "3xx":
         row.note = f"{row.service.statuses['3xx']} of {row.service.requests} answers were 304"
     return row
@@ -143,6 +187,42 @@ def step_before(bench: Bench, scenario: Scenario) -> None:
     elif scenario.before == "orders":
         say(f"the orders grow to {dashboard.ORDERS:,}, not analysed")
         dashboard.grow_orders(bench.engine)
+    elif scenario.before == "feed":
+        prepare_feed(bench)
+
+
+def prepare_feed(bench: Bench) -> None:
+    """Every customer with at least a full page of events (the orders above normally wrote
+    them; the service places the missing orders otherwise), and ``{feed_end}``: the cursor
+    after the last event. Checks what the feed scenarios' notes say on customer01."""
+    from opply.application.dto import FeedPosition
+    from opply.application.events import DEFAULT_FEED_LIMIT, cursor_of
+
+    tokens = bench.probes.tokens
+    with bench.engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT customer_id, count(*) FROM order_events GROUP BY customer_id")
+        )
+        have = {int(customer): int(count) for customer, count in rows}
+    placed = 0
+    for name in customer_names():
+        for i in range(DEFAULT_FEED_LIMIT - have.get(bench.customer_ids[name], 0)):
+            headers = {"Authorization": f"Bearer {tokens[name]}"}
+            status, _, answer = http(bench.service.base, "POST", ORDERS, order_body(2, i), headers)
+            if status != 201:
+                raise SystemExit(f"an order of {name} for the feed: {status} {answer}")
+            placed += 1
+    with bench.engine.connect() as conn:
+        last = conn.execute(
+            text("SELECT tx_id, id FROM order_events ORDER BY tx_id DESC, id DESC LIMIT 1")
+        ).one()
+    bench.placeholders["feed_end"] = cursor_of(FeedPosition(tx=int(last.tx_id), id=int(last.id)))
+    auth = {"Authorization": f"Bearer {tokens['customer01']}"}
+    for path, expected in ((f"{EVENTS}?after={bench.placeholders['feed_end']}", 0), (EVENTS, 50)):
+        status, _, answer = http(bench.service.base, "GET", path, headers=auth)
+        if status != 200 or len(answer["results"]) != expected:
+            raise SystemExit(f"GET {path}: {status}, not {expected} events: {answer}")
+    say(f"the feed: {placed} orders placed for it; every customer has a page of events")
 
 
 def run_scenarios(bench: Bench) -> list[Row]:
@@ -173,7 +253,16 @@ def bench_local(knobs: Knobs) -> Run:
             probes = Probes(url, secret, tokens)
             on_exit.callback(probes.close)
             bench = Bench(
-                knobs, url, service, bare, probes, engine, workdir, placeholders, ids, secret
+                knobs=knobs,
+                database_url=url,
+                service=service,
+                bare=bare,
+                probes=probes,
+                engine=engine,
+                workdir=workdir,
+                placeholders=placeholders,
+                customer_ids=ids,
+                secret_key=secret,
             )
             run.rows = run_scenarios(bench)
             run.rss_mb = [rss_mb(pid) for pid in service.worker_pids()]

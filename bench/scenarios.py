@@ -6,10 +6,16 @@ ceiling), and whether the bare app (``bare_app.py``) runs it too. They run in th
 ``before`` is a step on the database first. The placeholders in ``wrk`` are filled by the run:
 ``{tokens}`` and ``{users}`` (files of tokens and usernames), ``{password}``, ``{first_id}`` and
 ``{count}`` (the products orders pick from), ``{etag}``, ``{history10}`` and ``{history10k}``
-(the history customers' token files).
+(the history customers' token files), ``{feed_end}`` (a cursor of the event feed after its
+last event, known once the ``feed`` step ran).
+
+A scenario runs on the service, or on ``events-off``: the service with order events off
+(``events_off.py``), for what the events cost; that one has no in-process probe (one service
+app per process) and so no statement count.
 
 A goal compares figures of the run: a scenario's rate as a share of its ceiling or of the bare
-app's rate, its p99, the cost of one scenario against another, or a fact of the whole run.
+app's rate, its p99, the cost of one scenario against another (by their rates, or by their
+ceilings' transactions run in turn), or a fact of the whole run.
 """
 
 from __future__ import annotations
@@ -20,13 +26,15 @@ from typing import Literal
 from dataset import BIG_CATALOGUE, PAGE_SIZE, PRODUCTS
 
 Method = Literal["GET", "POST"]
-Before = Literal["", "vacuum", "grow", "orders"]
+Before = Literal["", "vacuum", "grow", "orders", "feed"]
+Server = Literal["service", "events-off"]
 CeilingScript = Literal["list", "detail", "history", "order"]
 Check = Literal[
     "of_ceiling",
     "of_bare",
     "p99_below",
     "cost_at_most",
+    "in_turn_cost_at_most",
     "same_statements",
     "rss_below",
     "no_errors",
@@ -36,6 +44,7 @@ Check = Literal[
 
 LIST = "/api/v1/products/"
 ORDERS = "/api/v1/orders/"
+EVENTS = "/api/v1/me/events/"
 DEEP_PAGE = int(PRODUCTS * 0.92) // PAGE_SIZE
 BIG_DEEP_PAGE = int(BIG_CATALOGUE * 0.92) // PAGE_SIZE
 
@@ -59,6 +68,7 @@ class Ceiling:
     script: CeilingScript
     offset: int = 0  # list: the page's offset
     lines: int = 0  # order: its number of lines
+    events: bool = True  # order: with its order.placed event (issue 18)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,14 +76,19 @@ class Scenario:
     key: str
     name: str
     wrk: tuple[str, ...]
-    probe: Probe
+    probe: Probe | None  # None: not counted (a scenario of events-off)
     ceiling: Ceiling | None = None
+    # Another script run with the ceiling's in one pgbench run, transaction by transaction in
+    # turn: the row gets the cost of that one's transaction against this one's.
+    ceiling_in_turn: Ceiling | None = None
     bare: bool = False  # the bare app runs it too
     stack: bool = False  # BENCH_TARGET=stack runs it (direct vs through the stack)
     expect: Literal["2xx", "3xx"] = "2xx"
     before: Before = ""
     # Timed in-process call by call (dashboard.py), not loaded with wrk: a staff page's reads.
     in_process: bool = False
+    server: Server = "service"
+    note: str = ""  # printed beside its row
 
 
 def _order(lines: int, *, bare: bool = False, stack: bool = False) -> Scenario:
@@ -124,6 +139,17 @@ SCENARIOS: tuple[Scenario, ...] = (
         expect="3xx",
     ),
     _order(2, bare=True, stack=True),
+    # The same order on the service with events off (events_off.py), right after it: issue
+    # 18's cost of an order's event, for the service and for the database's own ceiling.
+    Scenario(
+        key="order2off",
+        name="place order, 2 lines, events off",
+        wrk=("order", "{tokens}", "2", "{first_id}", "{count}"),
+        probe=None,
+        ceiling=Ceiling(script="order", lines=2, events=False),
+        ceiling_in_turn=Ceiling(script="order", lines=2),
+        server="events-off",
+    ),
     Scenario(
         key="history",
         name="order history page 1",
@@ -151,6 +177,25 @@ SCENARIOS: tuple[Scenario, ...] = (
         name="order history, 10,000 orders",
         wrk=("history", "{history10k}", ORDERS),
         probe=Probe(path=ORDERS, user="history10k"),
+    ),
+    # The feed (issue 18), once the orders above wrote their events: the ``feed`` step makes
+    # sure every customer has at least a page of them and finds the cursor after the last one.
+    # A poller that is up to date sends that cursor and gets nothing new (the steady state);
+    # a first poll, without a cursor, gets the customer's first full page.
+    Scenario(
+        key="feed",
+        name="event feed poll, up to date",
+        wrk=("history", "{tokens}", f"{EVENTS}?after={{feed_end}}"),
+        probe=Probe(path=f"{EVENTS}?after={{feed_end}}", user="customer01"),
+        before="feed",
+        note="0 events per answer",
+    ),
+    Scenario(
+        key="feedfirst",
+        name="event feed, first poll (50 events)",
+        wrk=("history", "{tokens}", EVENTS),
+        probe=Probe(path=EVENTS, user="customer01"),
+        note="50 events per answer",
     ),
     Scenario(
         key="login",
@@ -269,6 +314,29 @@ GOALS: tuple[Goal, ...] = (
         check="p99_below",
         scenario="dashboard",
         limit=50,
+    ),
+    Goal(
+        issue="18",
+        text="order with its event <= 1.10x without",
+        check="cost_at_most",
+        scenario="order2",
+        versus="order2off",
+        limit=1.10,
+    ),
+    Goal(
+        issue="18",
+        text="order with its event <= 1.10x without (its SQL, pgbench in turn)",
+        check="in_turn_cost_at_most",
+        scenario="order2off",
+        limit=1.10,
+    ),
+    Goal(
+        issue="18",
+        text="feed poll (up to date) costs <= list page 1",
+        check="cost_at_most",
+        scenario="feed",
+        versus="list",
+        limit=1,
     ),
     Goal(issue="7", text="worker RSS < 100 MB", check="rss_below", limit=100),
     Goal(issue="7", text="no errors in any scenario", check="no_errors"),

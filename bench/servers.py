@@ -20,6 +20,7 @@ from knobs import BENCH, BIN, ROOT, Knobs
 
 SERVICE_APP = "opply.entrypoints.wsgi:app"
 BARE_APP = "bare_app:create_app()"
+EVENTS_OFF_APP = "events_off:create_app()"  # the service with order events off
 
 
 @dataclass

@@ -93,10 +93,39 @@ def _start_profiler(knobs: Knobs, target: Path, pid: int) -> subprocess.Popen[by
 
 def pgbench(knobs: Knobs, database_url: str, script: Path, variables: dict[str, int]) -> float:
     """Transactions per second of ``script`` with as many clients as wrk has connections."""
+    out = _pgbench_run(knobs, database_url, [script], variables)
+    for line in out.splitlines():
+        if line.startswith("tps =") and "without initial connection time" in line:
+            return float(line.split()[2])
+    raise SystemExit(f"pgbench printed no tps:\n{out}")
+
+
+def pgbench_in_turn(
+    knobs: Knobs, database_url: str, scripts: list[Path], variables: dict[str, int]
+) -> list[float]:
+    """The average latency in ms of each of ``scripts``, run in one pgbench run, each client
+    picking one at random for each transaction: both meet the same load and the same locks,
+    so their ratio is what one costs against the other, however busy the machine is."""
+    out = _pgbench_run(knobs, database_url, [Path(f"{s}@1") for s in scripts], variables)
+    found = [
+        float(line.split("=")[1].split()[0])
+        for line in out.splitlines()
+        if line.startswith(" - latency average =")
+    ]
+    if len(found) != len(scripts):
+        raise SystemExit(f"pgbench printed no latency per script:\n{out}")
+    return found
+
+
+def _pgbench_run(
+    knobs: Knobs, database_url: str, scripts: list[Path], variables: dict[str, int]
+) -> str:
     url = make_url(database_url)
     command = [pgbench_path(), "-n", "-c", str(knobs.connections), "-j", "2"]
     command += ["-T", str(knobs.ceiling_seconds), "-h", url.host or "127.0.0.1"]
-    command += ["-p", str(url.port or 5432), "-U", url.username or "postgres", "-f", str(script)]
+    command += ["-p", str(url.port or 5432), "-U", url.username or "postgres"]
+    for script in scripts:
+        command += ["-f", str(script)]
     for name, value in variables.items():
         command += ["-D", f"{name}={value}"]
     command.append(url.database or "postgres")
@@ -105,8 +134,6 @@ def pgbench(knobs: Knobs, database_url: str, script: Path, variables: dict[str, 
         env["PGPASSWORD"] = url.password
     out = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if out.returncode != 0:
-        raise SystemExit(f"pgbench {script.name} failed:\n{out.stdout}\n{out.stderr}")
-    for line in out.stdout.splitlines():
-        if line.startswith("tps =") and "without initial connection time" in line:
-            return float(line.split()[2])
-    raise SystemExit(f"pgbench printed no tps:\n{out.stdout}")
+        names = ", ".join(script.name for script in scripts)
+        raise SystemExit(f"pgbench {names} failed:\n{out.stdout}\n{out.stderr}")
+    return out.stdout
