@@ -29,6 +29,8 @@ from sqlalchemy import (
 
 from opply.adapters.database import is_unavailable
 from opply.adapters.orm import (
+    addresses,
+    delivery_column,
     order_lines,
     orders,
     product_stats,
@@ -38,6 +40,7 @@ from opply.adapters.orm import (
 )
 from opply.application.dto import (
     LINE_FIELDS,
+    AddressView,
     Credentials,
     CustomerView,
     OrderFilter,
@@ -55,6 +58,7 @@ from opply.application.dto import (
     order_view,
 )
 from opply.application.unit_of_work import ReadUnitOfWork, StoreUnavailable, UnitOfWorkError
+from opply.domain.model import DELIVERY_FIELDS, DeliveryAddress
 
 PRODUCT_COLUMNS = tuple(products.c[name] for name in ProductView._fields)
 PRODUCT_ORDER: dict[ProductSort, tuple[Any, ...]] = {
@@ -85,6 +89,12 @@ _CREDENTIALS = select(*(users.c[name] for name in Credentials._fields)).where(
     users.c.username == bindparam("username")
 )
 _USER = select(*USER_COLUMNS).where(users.c.username == bindparam("username"))
+_ADDRESSES = (
+    select(*(addresses.c[name] for name in AddressView._fields))
+    .where(addresses.c.customer_id == bindparam("customer_id"))
+    .order_by(addresses.c.is_default.desc(), addresses.c.id.desc())
+)
+_ADDRESS = _ADDRESSES.where(addresses.c.id == bindparam("id"))
 
 
 def _whole_catalogue_statements() -> tuple[Select[Any], Select[Any]]:
@@ -170,6 +180,8 @@ _ORDER_COLUMNS = (
     orders.c.cancelled_at,
     orders.c.currency,
     orders.c.customer_id,
+    orders.c.invoice_number,
+    *(orders.c[delivery_column(name)] for name in DELIVERY_FIELDS),
 )
 _ORDER_PAGES: dict[tuple[bool, bool, bool], tuple[Select[Any], Select[Any]]] = {}
 _ORDERS_BY_ID: dict[bool, Select[Any]] = {}
@@ -204,6 +216,13 @@ def _order_statement(for_customer: bool) -> Select[Any]:
     return _ORDERS_BY_ID[for_customer]
 
 
+def _delivery_address(row: Any) -> DeliveryAddress | None:
+    values = {name: getattr(row, delivery_column(name)) for name in DELIVERY_FIELDS}
+    if all(value is None for value in values.values()):
+        return None
+    return DeliveryAddress(**values)
+
+
 def _order_views(rows: Sequence[Any]) -> list[OrderView]:
     """Rows of ``_orders_with_lines`` (one per line, an order's rows together) as views."""
     views: list[OrderView] = []
@@ -222,6 +241,8 @@ def _order_views(rows: Sequence[Any]) -> list[OrderView]:
                     cancelled_at=row.cancelled_at,
                     currency=row.currency,
                     lines=lines,
+                    delivery_address=_delivery_address(row),
+                    invoice_number=row.invoice_number,
                     customer=CustomerView(id=row.customer_id, username=row.username),
                 )
             )
@@ -351,6 +372,16 @@ class SqlReadUnitOfWork(ReadUnitOfWork):
         if rows:
             return Page(items=_order_views(rows), total=rows[0].total)
         return Page(items=[], total=self.execute(count, parameters).scalar_one())
+
+    # --- addresses -----------------------------------------------------------------------
+
+    def addresses(self, customer_id: int) -> list[AddressView]:
+        rows = self.execute(_ADDRESSES, {"customer_id": customer_id})
+        return [AddressView._make(row) for row in rows]
+
+    def address(self, address_id: int, *, customer_id: int) -> AddressView | None:
+        row = self.execute(_ADDRESS, {"customer_id": customer_id, "id": address_id}).first()
+        return AddressView._make(row) if row is not None else None
 
     # --- users ---------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import NoReturn, ParamSpec, Protocol, Self, TypeVar
 
 from opply.application.dto import (
+    AddressView,
     Credentials,
     OrderFilter,
     OrderView,
@@ -35,7 +36,9 @@ from opply.application.dto import (
     UserView,
 )
 from opply.application.ports import (
+    AddressRepository,
     IdempotencyRepository,
+    InvoiceCounter,
     OrderRepository,
     ProductRepository,
     RefreshTokenRepository,
@@ -126,6 +129,14 @@ class ReadUnitOfWork(abc.ABC):
         """Newest first, ties broken by id (newest first), so pages never repeat or skip."""
 
     @abc.abstractmethod
+    def addresses(self, customer_id: int) -> list[AddressView]:
+        """The customer's address book: the default first, then newest first."""
+
+    @abc.abstractmethod
+    def address(self, address_id: int, *, customer_id: int) -> AddressView | None:
+        """One address, only if it is that customer's."""
+
+    @abc.abstractmethod
     def user_access(self, user_id: int, *, login: str) -> UserAccess | None:
         """The caller check of every authenticated request, one small statement: the account's
         state, and whether the login (refresh token family) ``login`` has been revoked."""
@@ -149,6 +160,8 @@ class WriteUnitOfWork(abc.ABC):
     users: UserRepository
     refresh_tokens: RefreshTokenRepository
     idempotency: IdempotencyRepository
+    addresses: AddressRepository
+    invoice_numbers: InvoiceCounter
 
     _active = False
 
