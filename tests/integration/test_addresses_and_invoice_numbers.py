@@ -165,6 +165,4 @@ def test_a_new_address_becomes_the_default_only_when_first_or_asked(
     add(contract_uow, ann, "first")
     add(contract_uow, ann, "second", default=make_default)
     expected = [("second", True), ("first", False)] if make_default else None
-    assert recipients(contract_uow, ann) == (
-        expected or [("first", True), ("second", False)]
-    )
+    assert recipients(contract_uow, ann) == (expected or [("first", True), ("second", False)])

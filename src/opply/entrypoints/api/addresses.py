@@ -31,6 +31,7 @@ from opply.entrypoints.api.schemas import (
     AddressListSchema,
     AddressPatchSchema,
     AddressSchema,
+    ListEnvelope,
 )
 from opply.entrypoints.api.security import authenticated, current_principal
 from opply.entrypoints.container import Container
@@ -72,7 +73,7 @@ class Addresses(MethodView):
         """List your addresses
 
         The default first, then newest first; at most 20."""
-        return {"results": list_my_addresses(current_principal().user_id)}
+        return ListEnvelope(results=list_my_addresses(current_principal().user_id))
 
     @authenticated  # before parsing: no body details for the unauthorised
     @blp.arguments(

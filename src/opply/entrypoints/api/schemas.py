@@ -368,6 +368,13 @@ class PageEnvelope:
     results: Any
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ListEnvelope:
+    """A whole (short) list as the contract sends it: ``{"results": [...]}``."""
+
+    results: Any
+
+
 def _page_link(path: str, page: int) -> ma.fields.String:
     return ma.fields.String(
         required=True,

@@ -111,9 +111,12 @@ def downgrade() -> None:
         batch.drop_column("invoice_number")
         for column in reversed(DELIVERY_COLUMNS):
             batch.drop_column(column)
+    # SQLite's table copy reflects products, which cannot hold this index: it is made again last.
+    op.drop_index("ix_products_sku_lower", table_name="products")
     with op.batch_alter_table("products") as batch:
         batch.drop_column("case_size")
         batch.drop_column("min_order_quantity")
+    op.create_index("ix_products_sku_lower", "products", [sa.text("lower(sku)")], unique=True)
     if op.get_bind().dialect.name == "sqlite":
         for statement in SQLITE_COUNT_TRIGGERS:
             op.execute(statement)
