@@ -239,7 +239,13 @@ class ReorderOrder(MethodView):
         example=ORDER_EXAMPLE,
         headers={"Location": "Location", "Idempotent-Replayed": "Idempotent-Replayed"},
     )
-    @operation("reorder", OrderNotFound, *PLACING_ERRORS, links=ORDER_LINKS)
+    # Every error of placing but unknown_product: an order's products are never deleted.
+    @operation(
+        "reorder",
+        OrderNotFound,
+        *(error for error in PLACING_ERRORS if error is not UnknownProducts),
+        links=ORDER_LINKS,
+    )
     def post(self, body: dict[str, Any], order_id: int, idempotency_key: str | None = None) -> Any:
         """Order again the products and quantities of one of your orders
 
@@ -262,6 +268,7 @@ class OrderInvoice(MethodView):
     @blp.response(200, description=INVOICE_RESPONSE["description"])
     @blp.doc(responses={"200": INVOICE_RESPONSE})
     @answers_with_headers("Content-Disposition", status=200)
+    @answers_with_headers("Content-Disposition", status=304)
     @operation("getInvoice", OrderNotFound, InvoiceNotIssued)
     @authenticated
     def get(self, order_id: int) -> Any:

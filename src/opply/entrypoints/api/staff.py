@@ -155,6 +155,7 @@ class StaffOrderInvoice(MethodView):
     @blp.response(200, description=INVOICE_RESPONSE["description"])
     @blp.doc(responses={"200": INVOICE_RESPONSE})
     @answers_with_headers("Content-Disposition", status=200)
+    @answers_with_headers("Content-Disposition", status=304)
     @operation("getAnyInvoice", OrderNotFound, InvoiceNotIssued)
     @staff_only
     def get(self, order_id: int) -> Any:
