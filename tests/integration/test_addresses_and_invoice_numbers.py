@@ -126,8 +126,10 @@ def test_an_order_finds_the_named_address_or_the_default_and_only_the_customers_
     with contract_uow.write() as tx:
         default = tx.addresses.for_order(ann, None)
         named = tx.addresses.for_order(ann, second)
-        assert default is not None and default.id == first
-        assert named is not None and named.id == second
+        assert default is not None
+        assert default.id == first
+        assert named is not None
+        assert named.id == second
         assert named.delivery() == DeliveryAddress(
             recipient="second",
             company="",
