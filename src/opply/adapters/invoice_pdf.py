@@ -141,30 +141,39 @@ class FpdfInvoiceRenderer:
 
     @staticmethod
     def _lines(pdf: FPDF, order: OrderView) -> None:
-        """The lines' table: cells, with only the product's name wrapped (a full table
-        measures every cell twice, and cost four times the rest of the invoice)."""
+        """The lines' table. A cell whose text fits is placed as text (a table, or a cell per
+        value, lays every value out as a line of text to break, and cost four times the rest of
+        the invoice); only a value too long for its column is wrapped, and makes its row taller."""
         shares = (22, 52, 14, 11, 19, 12, 20, 18, 20)
         widths = tuple(share * pdf.epw / sum(shares) for share in shares)
         right = (False, False, False, True, True, True, True, True, True)
-        height = 4.5
+        height, pad = 4.5, 1.0
 
         def row(cells: tuple[str, ...], fill: bool = False) -> None:
-            lines = pdf.multi_cell(
-                widths[1], height, cells[1], dry_run=True, output=MethodReturnValue.LINES
-            )
-            assert isinstance(lines, list)
-            row_height = height * max(1, len(lines))
+            sizes = [pdf.get_string_width(text) for text in cells]
+            wrapped: dict[int, int] = {}
+            for index, (text, size, width) in enumerate(zip(cells, sizes, widths, strict=True)):
+                if size > width - 2 * pad:
+                    lines = pdf.multi_cell(
+                        width, height, text, dry_run=True, output=MethodReturnValue.LINES
+                    )
+                    assert isinstance(lines, list)
+                    wrapped[index] = len(lines)
+            row_height = height * max([1, *wrapped.values()])
             if pdf.get_y() + row_height > pdf.page_break_trigger:
                 pdf.add_page()
                 heading()
-            x, y = pdf.get_x(), pdf.get_y()
-            for index, (text, width) in enumerate(zip(cells, widths, strict=True)):
-                pdf.set_xy(x, y)
-                if index == 1:
-                    pdf.multi_cell(width, height, text, fill=fill)
-                else:
+            x, y = pdf.l_margin, pdf.get_y()
+            if fill:
+                pdf.rect(x, y, pdf.epw, row_height, style="F")
+            baseline = y + height / 2 + pdf.font_size * 0.35
+            for index, (text, size, width) in enumerate(zip(cells, sizes, widths, strict=True)):
+                if index in wrapped:
+                    pdf.set_xy(x, y)
                     align = Align.R if right[index] else Align.L
-                    pdf.cell(width, height, text, align=align, fill=fill)
+                    pdf.multi_cell(width, height, text, align=align)
+                else:
+                    pdf.text(x + width - pad - size if right[index] else x + pad, baseline, text)
                 x += width
             pdf.set_xy(pdf.l_margin, y + row_height)
             pdf.line(pdf.l_margin, pdf.get_y(), pdf.l_margin + pdf.epw, pdf.get_y())
