@@ -36,6 +36,7 @@ from opply_api_client.models import (
     ProductCreate,
     ProductPage,
     RefreshRequest,
+    StaffOrder,
     TokenPair,
     TokenRequest,
 )
@@ -211,8 +212,10 @@ def main() -> None:
     step("staff ship it; its invoice, then 304")
     shipped = ship_order.sync_detailed(repeat.id, client=staff)
     assert shipped.status_code == HTTPStatus.OK, shipped
-    number = shipped.parsed.invoice_number if shipped.parsed else None
-    assert isinstance(number, str) and number.startswith("INV-"), number
+    assert isinstance(shipped.parsed, StaffOrder)
+    number = shipped.parsed.invoice_number
+    assert isinstance(number, str), number
+    assert number.startswith("INV-"), number
     invoice = get_invoice.sync_detailed(repeat.id, client=customer)
     assert invoice.status_code == HTTPStatus.OK, invoice
     assert invoice.content.startswith(b"%PDF")
