@@ -183,6 +183,8 @@ def generate(document: Path) -> None:
             "--meta",
             "none",
             "--overwrite",
+            "--config",
+            HERE / "openapi-python-client.yaml",
             env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
         )
     with step("generate: openapi-typescript"):

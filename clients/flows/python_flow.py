@@ -43,6 +43,7 @@ from opply_api_client.models import (
 from opply_api_client.models.place_order_response_409 import PlaceOrderResponse409
 from opply_api_client.models.place_order_response_409_code import PlaceOrderResponse409Code
 from opply_api_client.models.refresh_tokens_response_401 import RefreshTokensResponse401
+from opply_api_client.types import File
 
 BASE = os.environ["OPPLY_BASE_URL"]
 PASSWORD = os.environ["OPPLY_PASSWORD"]
@@ -218,7 +219,8 @@ def main() -> None:
     assert number.startswith("INV-"), number
     invoice = get_invoice.sync_detailed(repeat.id, client=customer)
     assert invoice.status_code == HTTPStatus.OK, invoice
-    assert invoice.content.startswith(b"%PDF")
+    assert isinstance(invoice.parsed, File), invoice.parsed
+    assert invoice.parsed.payload.read().startswith(b"%PDF")
     assert invoice.headers["Content-Disposition"] == f'inline; filename="{number}.pdf"'
     cached = get_invoice.sync_detailed(
         repeat.id, client=customer, if_none_match=invoice.headers["ETag"]

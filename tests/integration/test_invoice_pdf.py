@@ -109,3 +109,14 @@ def test_the_package_ships_its_font_with_the_licence() -> None:
     assert BUNDLED_FONT.is_file()
     licence = (BUNDLED_FONT.parent / "DejaVuSans-LICENSE.txt").read_text()
     assert "Bitstream" in licence
+
+
+def test_one_renderer_writes_invoices_of_different_letters_one_after_another() -> None:
+    """Writing a PDF subsets its font's data in place: each invoice must start from the whole
+    font, or the second one misses the letters the first did not use."""
+    renderer = FpdfInvoiceRenderer(SELLER)
+    for names in (("Oat",), ("Квас", "Σκόρδο"), ("Żurek 42", "Crème fraîche"), ("Oat",)):
+        text, _ = text_of(renderer.render(shipped(names)))
+        for name in names:
+            assert name in text
+    assert renderer.render(shipped()) == FpdfInvoiceRenderer(SELLER).render(shipped())

@@ -14,13 +14,16 @@ template document that every invoice starts from as a deep copy.
 from __future__ import annotations
 
 import copy
+import io
 import threading
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
+from fontTools import ttLib
 from fpdf import FPDF
 from fpdf.enums import Align, MethodReturnValue, XPos, YPos
+from fpdf.fonts import TTFFont
 
 from opply.application.dto import OrderView
 from opply.application.ports import Seller
@@ -45,10 +48,17 @@ class FpdfInvoiceRenderer:
         self._seller = seller
         self._font_path = Path(font_path) if font_path else BUNDLED_FONT
         self._template: FPDF | None = None
+        self._font_bytes = b""
         self._lock = threading.Lock()
 
     def _document(self) -> FPDF:
-        """A fresh document with the font loaded: a copy of the template, made once."""
+        """A fresh document with the font loaded: a copy of a template made once.
+
+        fpdf2 copies a document's fonts sharing their parsed TrueType data (``TTFFont``'s
+        ``__deepcopy__``, made for its recorder), but writing a document subsets that data in
+        place: each copy gets its own, opened lazily from the font's bytes read once (cheap:
+        nothing is parsed until the subsetting reads it). ``tests/integration/test_invoice_pdf.py``
+        renders different invoices in turn with one renderer, and fails if this stops holding."""
         with self._lock:
             if self._template is None:
                 if not self._font_path.is_file():
@@ -58,8 +68,18 @@ class FpdfInvoiceRenderer:
                     )
                 template = FPDF(format="A4")
                 template.add_font(FONT, "", str(self._font_path))
+                for font in template.fonts.values():
+                    if isinstance(font, TTFFont):
+                        font.ttfont.close()  # read what it needed; each document opens its own
+                self._font_bytes = self._font_path.read_bytes()
                 self._template = template
-            return copy.deepcopy(self._template)
+            document = copy.deepcopy(self._template)
+        for font in document.fonts.values():
+            if isinstance(font, TTFFont):
+                font.ttfont = ttLib.TTFont(
+                    io.BytesIO(self._font_bytes), recalcTimestamp=False, fontNumber=0, lazy=True
+                )
+        return document
 
     def render(self, order: OrderView) -> bytes:
         assert order.invoice_number is not None
