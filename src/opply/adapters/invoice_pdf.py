@@ -7,8 +7,8 @@ bytes (and the same ``ETag``) on every request.
 
 The font ships with the package (``adapters/fonts``, its licence beside it): no system package is
 needed on a new machine, in CI or in the image. ``INVOICE_FONT`` may name another TTF file.
-Parsing a TrueType font costs about twice the rest of an invoice, so it is parsed once, into a
-template document that every invoice starts from as a deep copy.
+Parsing a TrueType font costs about twice the rest of an invoice, so it is parsed once per
+process (see ``_document``); what is left is mostly fontTools subsetting the font per document.
 """
 
 from __future__ import annotations
