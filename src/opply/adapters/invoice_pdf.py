@@ -14,6 +14,7 @@ process (see ``_document``); what is left is mostly fontTools subsetting the fon
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import threading
 from collections import defaultdict
@@ -30,6 +31,7 @@ from opply.application.ports import Seller
 from opply.domain.model import ZERO, Amounts
 
 FONT = "InvoiceSans"
+RECENT_INVOICES = 256
 BUNDLED_FONT = Path(__file__).resolve().parent / "fonts" / "DejaVuSans.ttf"
 
 
@@ -75,6 +77,9 @@ class FpdfInvoiceRenderer:
         self._font_bytes = b""
         self._glyph_order: list[str] = []
         self._lock = threading.Lock()
+        # An invoice is a pure function of its order's view (a hashable value), and each
+        # conditional GET needs its bytes for the ETag: the last few are kept (~20 KB each).
+        self.render = functools.lru_cache(maxsize=RECENT_INVOICES)(self._render)  # type: ignore[method-assign]
 
     def _document(self) -> FPDF:
         """A new document with the font: parsed once (about twice the cost of the rest of an
@@ -110,6 +115,10 @@ class FpdfInvoiceRenderer:
         return document
 
     def render(self, order: OrderView) -> bytes:
+        """The invoice of a shipped order (replaced per instance by a cached ``_render``)."""
+        return self._render(order)
+
+    def _render(self, order: OrderView) -> bytes:
         assert order.invoice_number is not None
         assert order.shipped_at is not None
         pdf = self._document()
