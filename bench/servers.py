@@ -55,6 +55,9 @@ def _environment(knobs: Knobs, database_url: str, secret_key: str, port: int) ->
     env.update(
         OPPLY_ENV="production",
         SECRET_KEY=secret_key,
+        SELLER_NAME="Opply Bench GmbH",  # production refuses to start without the seller
+        SELLER_ADDRESS="Musterstraße 1\\n10115 Berlin",
+        SELLER_VAT_ID="DE000000000",
         DATABASE_URL=database_url,
         LOG_LEVEL="INFO",
         WEB_CONCURRENCY=str(knobs.workers),

@@ -121,6 +121,10 @@ def server_env(database_url: str, port: int) -> dict[str, str]:
     env.update(
         OPPLY_ENV="production",
         SECRET_KEY=secrets.token_urlsafe(48),
+        # The seller every invoice names (production refuses to start without it).
+        SELLER_NAME="Opply Clients Test GmbH",
+        SELLER_ADDRESS="Musterstraße 1\\n10115 Berlin",
+        SELLER_VAT_ID="DE000000000",
         DATABASE_URL=database_url,
         # One worker: the rate limits (production's defaults, on) count in this run's memory,
         # so three flows' logins never meet an earlier run's counts.
@@ -179,6 +183,8 @@ def generate(document: Path) -> None:
             "--meta",
             "none",
             "--overwrite",
+            "--config",
+            HERE / "openapi-python-client.yaml",
             env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
         )
     with step("generate: openapi-typescript"):

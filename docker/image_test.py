@@ -490,6 +490,10 @@ class ImageChecks:
         environment = {
             "DATABASE_URL": self.database.render_as_string(hide_password=False),
             "SECRET_KEY": secrets.token_urlsafe(48),
+            # The seller every invoice names: production refuses to start without it.
+            "SELLER_NAME": "Opply Image Test GmbH",
+            "SELLER_ADDRESS": "Musterstraße 1\\n10115 Berlin",
+            "SELLER_VAT_ID": "DE000000000",
             "PORT": str(self.port),
             "WEB_CONCURRENCY": str(WORKERS),
             "GUNICORN_GRACEFUL_TIMEOUT": str(GRACE_SECONDS),

@@ -6,15 +6,20 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 
 import {
+  addAddress,
   cancelOrder,
   createProduct,
+  getInvoice,
   getOrder,
   getProduct,
+  listAddresses,
   listOrders,
   listProducts,
   logIn,
   placeOrder,
   refreshTokens,
+  reorder,
+  shipOrder,
   type PlaceOrderErrors,
   type Product,
   type RefreshTokensErrors,
@@ -153,4 +158,54 @@ assert.equal(cancelled.data?.status, 'cancelled');
 assert.ok(cancelled.data?.cancelled_at);
 const restocked = await getProduct({ client: anonymous, path: { product_id: oat.id } });
 assert.equal(restocked.data?.quantity_in_stock, 5);
+
+step('an address, an order to it, a reorder');
+const added = await addAddress({
+  client: customer,
+  body: {
+    recipient: 'Jane Baker',
+    company: 'Kaffee & Co',
+    line1: '12 Mill Lane',
+    postal_code: 'EC1A 1BB',
+    city: 'London',
+    country: 'gb',
+  },
+});
+assert.equal(added.response.status, 201);
+assert.ok(added.data);
+assert.equal(added.data.country, 'GB');
+assert.equal(added.data.is_default, true);
+const book = await listAddresses({ client: customer });
+assert.deepEqual(
+  book.data?.results.map((a) => a.id),
+  [added.data.id],
+);
+const toIt = await placeOrder({
+  client: customer,
+  body: { lines: [{ product_id: rye.id, quantity: 1 }], address_id: added.data.id },
+});
+assert.equal(toIt.response.status, 201);
+assert.ok(toIt.data);
+// A nullable object is written (OpenAPI 3.0, apispec) as the object or a nullable object of no
+// known field: narrowed by one of its fields.
+const deliveredTo = toIt.data.delivery_address;
+assert.ok(deliveredTo && 'recipient' in deliveredTo);
+assert.equal(deliveredTo.recipient, 'Jane Baker');
+const repeat = await reorder({ client: customer, path: { order_id: toIt.data.id } });
+assert.equal(repeat.response.status, 201);
+assert.ok(repeat.data);
+assert.notEqual(repeat.data.id, toIt.data.id);
+
+step('staff ship it; its invoice');
+const shipped = await shipOrder({ client: staff, path: { order_id: repeat.data.id } });
+assert.equal(shipped.response.status, 200);
+assert.ok(shipped.data?.invoice_number?.startsWith('INV-'));
+const invoice = await getInvoice({
+  client: customer,
+  path: { order_id: repeat.data.id },
+  parseAs: 'blob',
+});
+assert.equal(invoice.response.status, 200);
+assert.equal(invoice.response.headers.get('Content-Type'), 'application/pdf');
+assert.ok(invoice.data);
 step('done');

@@ -165,4 +165,75 @@ const restocked = await anonymous.GET('/api/v1/products/{product_id}/', {
   params: { path: { product_id: oat.id } },
 });
 assert.equal(restocked.data?.quantity_in_stock, 5);
+
+step('an address, an order to it, a reorder');
+const added = await customer.POST('/api/v1/me/addresses/', {
+  body: {
+    recipient: 'Jane Baker',
+    company: 'Kaffee & Co',
+    line1: '12 Mill Lane',
+    postal_code: 'EC1A 1BB',
+    city: 'London',
+    country: 'gb',
+  },
+});
+assert.equal(added.response.status, 201);
+assert.ok(added.data);
+assert.equal(added.data.country, 'GB');
+assert.equal(added.data.is_default, true);
+const book = await customer.GET('/api/v1/me/addresses/');
+assert.deepEqual(
+  book.data?.results.map((a) => a.id),
+  [added.data.id],
+);
+const toIt = await customer.POST('/api/v1/orders/', {
+  body: { lines: [{ product_id: rye.id, quantity: 1 }], address_id: added.data.id },
+});
+assert.equal(toIt.response.status, 201);
+assert.ok(toIt.data);
+// A nullable object is written (OpenAPI 3.0, apispec) as the object or a nullable object of no
+// known field: narrowed by one of its fields.
+const deliveredTo = toIt.data.delivery_address;
+assert.ok(deliveredTo && 'recipient' in deliveredTo);
+assert.equal(deliveredTo.recipient, 'Jane Baker');
+assert.equal(toIt.data.invoice_number, null);
+const repeat = await customer.POST('/api/v1/orders/{order_id}/reorder/', {
+  params: { path: { order_id: toIt.data.id } },
+});
+assert.equal(repeat.response.status, 201);
+assert.ok(repeat.data);
+assert.notEqual(repeat.data.id, toIt.data.id);
+assert.deepEqual(
+  repeat.data.lines.map((l) => [l.product_id, l.quantity]),
+  [[rye.id, 1]],
+);
+type Reordered = operations['reorder']['responses'][201]['headers'];
+assert.equal(header<Reordered>(repeat.response, 'Location'), `/api/v1/orders/${repeat.data.id}/`);
+
+step('staff ship it; its invoice, then 304');
+const shipped = await staff.POST('/api/v1/staff/orders/{order_id}/ship/', {
+  params: { path: { order_id: repeat.data.id } },
+});
+assert.equal(shipped.response.status, 200);
+const number = shipped.data?.invoice_number;
+assert.ok(number?.startsWith('INV-'));
+const invoice = await customer.GET('/api/v1/orders/{order_id}/invoice/', {
+  params: { path: { order_id: repeat.data.id } },
+  parseAs: 'arrayBuffer',
+});
+assert.equal(invoice.response.status, 200);
+assert.equal(invoice.response.headers.get('Content-Type'), 'application/pdf');
+assert.ok(invoice.data);
+assert.equal(Buffer.from(invoice.data).subarray(0, 4).toString(), '%PDF');
+type Invoiced = operations['getInvoice']['responses'][200]['headers'];
+assert.equal(
+  header<Invoiced>(invoice.response, 'Content-Disposition'),
+  `inline; filename="${number}.pdf"`,
+);
+const invoiceTag = header<Invoiced>(invoice.response, 'ETag');
+assert.ok(invoiceTag);
+const cachedInvoice = await customer.GET('/api/v1/orders/{order_id}/invoice/', {
+  params: { path: { order_id: repeat.data.id }, header: { 'If-None-Match': invoiceTag } },
+});
+assert.equal(cachedInvoice.response.status, 304);
 step('done');

@@ -12,10 +12,22 @@ import uuid
 from http import HTTPStatus
 
 from opply_api_client import AuthenticatedClient, Client
+from opply_api_client.api.addresses import add_address, list_addresses
 from opply_api_client.api.auth import log_in, refresh_tokens
-from opply_api_client.api.orders import cancel_order, get_order, list_orders, place_order
+from opply_api_client.api.orders import (
+    cancel_order,
+    get_invoice,
+    get_order,
+    list_orders,
+    place_order,
+    reorder,
+)
 from opply_api_client.api.products import create_product, get_product, list_products
+from opply_api_client.api.staff import ship_order
 from opply_api_client.models import (
+    Address,
+    AddressCreate,
+    AddressList,
     Order,
     OrderCreate,
     OrderLineIn,
@@ -24,12 +36,14 @@ from opply_api_client.models import (
     ProductCreate,
     ProductPage,
     RefreshRequest,
+    StaffOrder,
     TokenPair,
     TokenRequest,
 )
 from opply_api_client.models.place_order_response_409 import PlaceOrderResponse409
 from opply_api_client.models.place_order_response_409_code import PlaceOrderResponse409Code
 from opply_api_client.models.refresh_tokens_response_401 import RefreshTokensResponse401
+from opply_api_client.types import File
 
 BASE = os.environ["OPPLY_BASE_URL"]
 PASSWORD = os.environ["OPPLY_PASSWORD"]
@@ -158,6 +172,60 @@ def main() -> None:
     restocked = get_product.sync_detailed(oat.id, client=anonymous)
     assert isinstance(restocked.parsed, Product)
     assert restocked.parsed.quantity_in_stock == 5
+
+    step("an address, an order to it, a reorder")
+    added = add_address.sync_detailed(
+        client=customer,
+        body=AddressCreate(
+            recipient="Jane Baker",
+            company="Kaffee & Co",
+            line1="12 Mill Lane",
+            postal_code="EC1A 1BB",
+            city="London",
+            country="gb",
+        ),
+    )
+    assert added.status_code == HTTPStatus.CREATED, added
+    assert isinstance(added.parsed, Address)
+    address = added.parsed
+    assert (address.country, address.is_default) == ("GB", True)
+    assert added.headers["Location"] == f"/api/v1/me/addresses/{address.id}/"
+    book = list_addresses.sync_detailed(client=customer)
+    assert isinstance(book.parsed, AddressList)
+    assert [a.id for a in book.parsed.results] == [address.id]
+    to_it = place_order.sync_detailed(
+        client=customer,
+        body=OrderCreate(lines=[OrderLineIn(product_id=rye.id, quantity=1)], address_id=address.id),
+    )
+    assert to_it.status_code == HTTPStatus.CREATED, to_it
+    assert isinstance(to_it.parsed, Order)
+    assert to_it.parsed.delivery_address is not None
+    assert to_it.parsed.delivery_address.recipient == "Jane Baker"
+    assert to_it.parsed.invoice_number is None
+    again_placed = reorder.sync_detailed(to_it.parsed.id, client=customer)
+    assert again_placed.status_code == HTTPStatus.CREATED, again_placed
+    assert isinstance(again_placed.parsed, Order)
+    repeat = again_placed.parsed
+    assert repeat.id != to_it.parsed.id
+    assert [(line.product_id, line.quantity) for line in repeat.lines] == [(rye.id, 1)]
+    assert again_placed.headers["Location"] == f"/api/v1/orders/{repeat.id}/"
+
+    step("staff ship it; its invoice, then 304")
+    shipped = ship_order.sync_detailed(repeat.id, client=staff)
+    assert shipped.status_code == HTTPStatus.OK, shipped
+    assert isinstance(shipped.parsed, StaffOrder)
+    number = shipped.parsed.invoice_number
+    assert isinstance(number, str), number
+    assert number.startswith("INV-"), number
+    invoice = get_invoice.sync_detailed(repeat.id, client=customer)
+    assert invoice.status_code == HTTPStatus.OK, invoice
+    assert isinstance(invoice.parsed, File), invoice.parsed
+    assert invoice.parsed.payload.read().startswith(b"%PDF")
+    assert invoice.headers["Content-Disposition"] == f'inline; filename="{number}.pdf"'
+    cached = get_invoice.sync_detailed(
+        repeat.id, client=customer, if_none_match=invoice.headers["ETag"]
+    )
+    assert cached.status_code == HTTPStatus.NOT_MODIFIED
     step("done")
 
 

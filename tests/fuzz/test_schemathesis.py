@@ -37,7 +37,8 @@ from sqlalchemy import Engine
 
 from opply.adapters.database import make_engine, make_read_engine, make_session_factory
 from opply.adapters.migrations import runner
-from opply.application.dto import NewProduct, NewUser, PlaceOrderCommand
+from opply.application.dto import NewAddress, NewProduct, NewUser, PlaceOrderCommand, ProductChanges
+from opply.application.orders import OrderAction
 from opply.domain.model import LineRequest
 from opply.entrypoints.app import create_app, unwire_app
 from opply.entrypoints.config import Settings
@@ -70,6 +71,7 @@ STAFF_OPERATIONS = {
     "shipOrder",
     "deliverOrder",
     "cancelAnyOrder",
+    "getAnyInvoice",
 }
 PASSWORD = "fuzz-password-2026"
 
@@ -105,12 +107,19 @@ def _seed(container: Container) -> None:
         )
     customer = container.create_user()(NewUser(username="fuzz-customer", password=PASSWORD))
     container.create_user()(NewUser(username="fuzz-staff", password=PASSWORD, is_staff=True))
+    # Product 10 is sold in pairs from 2: the rules answer too.
+    container.update_product()(10, ProductChanges(min_order_quantity=2, case_size=2))
+    container.add_address()(
+        customer.id,
+        NewAddress(recipient="Fuzz", line1="1 Lane", postal_code="1", city="Leeds", country="GB"),
+    )
     for product_id in (1, 2, 3):
-        container.place_order()(
+        placed = container.place_order()(
             PlaceOrderCommand(
                 customer_id=customer.id, lines=[LineRequest(product_id=product_id, quantity=1)]
             )
         )
+    container.move_order()(placed.order_id, OrderAction.SHIP)  # an invoice to fetch
 
 
 def _token(app: Flask, username: str) -> str:

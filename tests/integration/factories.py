@@ -53,9 +53,9 @@ def order_body(*lines: tuple[int, int]) -> dict[str, Any]:
 
 
 def product_json(
-    product_id: int, name: str, price: str, stock: int, **fields: str
+    product_id: int, name: str, price: str, stock: int, **fields: str | int
 ) -> dict[str, Any]:
-    """A product as the API sends it, with the v1.1 defaults unless ``fields`` say otherwise."""
+    """A product as the API sends it, with the defaults unless ``fields`` say otherwise."""
     return {
         "id": product_id,
         "sku": f"P-{product_id:06d}",
@@ -65,5 +65,7 @@ def product_json(
         "price": price,
         "vat_rate": "0.00",
         "quantity_in_stock": stock,
+        "min_order_quantity": 1,
+        "case_size": 1,
         **fields,
     }

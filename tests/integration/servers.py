@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from opply.entrypoints.config import EXAMPLE_SELLER
+
 NO_SERVER_BINARIES = (
     "PostgreSQL server binaries (initdb, pg_ctl) not found in /usr/lib/postgresql/*/bin or on "
     "PATH: install the PostgreSQL server package to run the tests that start their own cluster"
@@ -46,6 +48,7 @@ def process_env(**values: str) -> dict[str, str]:
         and key not in ("DATABASE_URL", "SECRET_KEY", "WEB_CONCURRENCY", "PORT")
     }
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(EXAMPLE_SELLER)  # production refuses to start without the seller's details
     env.update(values)
     return env
 

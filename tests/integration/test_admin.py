@@ -675,3 +675,70 @@ def test_an_unknown_user_is_a_404_page(staff: FlaskClient) -> None:
     response = staff.get("/admin/users/nobody/")
     assert response.status_code == 404
     assert "does not exist" in text(response)
+
+
+# --- v1.2: where an order goes, its invoice, cases and minimums ----------------------------------
+
+
+def test_an_order_page_shows_where_it_goes_and_links_its_invoice_once_shipped(
+    staff: FlaskClient, container: Container, uow: Any
+) -> None:
+    customer = f.user(container)
+    headers = f.bearer(staff, customer.username)
+    address = {
+        "recipient": "Jane Baker",
+        "company": "Kaffee & Co",
+        "line1": "12 Mill Lane",
+        "postal_code": "EC1A 1BB",
+        "city": "London",
+        "country": "GB",
+    }
+    assert staff.post("/api/v1/me/addresses/", json=address, headers=headers).status_code == 201
+    product = f.product(uow, name="Crème fraîche")
+    order = place_order(staff, customer.username, (product.id, 1))
+    page = f"/admin/orders/{order['id']}/"
+    html = text(staff.get(page))
+    assert "Jane Baker" in html
+    assert "Kaffee &amp; Co" in html
+    assert "No invoice until it ships." in html
+    assert staff.get(f"/admin/orders/{order['id']}/invoice.pdf").status_code == 409
+    shipped = text(post(staff, f"{page}ship/"))
+    number = re.search(r"INV-\d{4}-\d{6}", shipped)
+    assert number, shipped
+    assert f'href="/admin/orders/{order["id"]}/invoice.pdf"' in shipped
+    pdf = staff.get(f"/admin/orders/{order['id']}/invoice.pdf")
+    assert pdf.status_code == 200
+    assert pdf.mimetype == "application/pdf"
+    as_staff = f.bearer(staff, f.user(container, staff=True).username)
+    api = staff.get(f"/api/v1/staff/orders/{order['id']}/invoice/", headers=as_staff)
+    assert pdf.get_data() == api.get_data()
+
+
+def test_an_order_placed_with_an_empty_address_book_says_so(
+    staff: FlaskClient, container: Container, uow: Any
+) -> None:
+    customer = f.user(container)
+    order = place_order(staff, customer.username, (f.product(uow).id, 1))
+    html = text(staff.get(f"/admin/orders/{order['id']}/"))
+    assert "No delivery address" in html
+
+
+def test_the_product_forms_set_the_minimum_and_the_case_size(staff: FlaskClient) -> None:
+    form = text(staff.get("/admin/products/new/"))
+    assert 'name="min_order_quantity"' in form
+    assert 'name="case_size"' in form
+    made = post(
+        staff,
+        "/admin/products/new/",
+        {"name": "Oat milk 1L", "price": "1.80", "min_order_quantity": "12", "case_size": "6"},
+    )
+    assert made.status_code == 200
+    [product] = api_products(staff, "Oat milk")
+    assert (product["min_order_quantity"], product["case_size"]) == (12, 6)
+    refused = post(
+        staff,
+        f"/admin/products/{product['id']}/",
+        {"name": "Oat milk 1L", "price": "1.80", "min_order_quantity": "7", "case_size": "6"},
+    )
+    assert "must be a multiple of the case size" in text(refused)
+    assert api_products(staff, "Oat milk")[0]["min_order_quantity"] == 12

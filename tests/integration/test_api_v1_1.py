@@ -140,6 +140,8 @@ def test_staff_patch_any_field_but_the_id_and_an_empty_patch_is_refused(
         "price": "10.00",
         "vat_rate": "5.50",
         "quantity_in_stock": 7,
+        "min_order_quantity": 12,
+        "case_size": 6,
     }
     assert client.patch(path, json=changes, headers=staff).get_json() == {
         "id": product["id"],

@@ -28,7 +28,7 @@ from sqlalchemy import Connection, insert
 from werkzeug.test import TestResponse
 
 from opply.adapters.orm import idempotency_keys
-from opply.application.dto import NewProduct, PlaceOrderCommand
+from opply.application.dto import NewAddress, NewProduct, PlaceOrderCommand
 from opply.application.orders import OrderAction
 from opply.domain.model import LineRequest
 from opply.entrypoints.api.headers import RESPONSE_HEADERS
@@ -102,12 +102,28 @@ class World:
 
 @pytest.fixture
 def world(client: FlaskClient, container: Container, connection: Connection) -> World:
-    """A staff member, a customer, a product with 5 in stock, one with the SKU ``TAKEN-1``, and
-    the customer's orders: one placed, one shipped, one cancelled."""
+    """A staff member, a customer with one address, a product with 5 in stock, one with the SKU
+    ``TAKEN-1``, one sold in pairs from 2, and the customer's orders: one placed, one shipped,
+    one cancelled."""
     staff, customer = f.user(container, staff=True), f.user(container)
     create = container.create_product()
     product = create(NewProduct(name="Oat flour", price=Decimal("12.50"), quantity_in_stock=5))
     create(NewProduct(name="Rye", price=Decimal("3.00"), sku="TAKEN-1"))
+    pairs = create(
+        NewProduct(
+            name="Yeast",
+            price=Decimal("1.00"),
+            quantity_in_stock=9,
+            min_order_quantity=2,
+            case_size=2,
+        )
+    )
+    address = container.add_address()(
+        customer.id,
+        NewAddress(
+            recipient="Jane", line1="1 Mill Lane", postal_code="1", city="Leeds", country="GB"
+        ),
+    )
 
     def order(*moves: OrderAction) -> int:
         lines = [LineRequest(product_id=product.id, quantity=1)]
@@ -122,6 +138,8 @@ def world(client: FlaskClient, container: Container, connection: Connection) -> 
         "order": order(),
         "shipped": order(OrderAction.SHIP),
         "cancelled": order(OrderAction.CANCEL),
+        "address": address.id,
+        "pairs": pairs.id,
     }
     customer_tokens = f.login(client, customer.username)
     return World(
@@ -178,6 +196,13 @@ class Call:
 
 
 NEW_PRODUCT = {"name": "Spelt", "price": "4.20"}
+NEW_ADDRESS = {
+    "recipient": "Jane Baker",
+    "line1": "12 Mill Lane",
+    "postal_code": "EC1A 1BB",
+    "city": "London",
+    "country": "gb",
+}
 
 
 def _one_line(w: World) -> dict[str, Any]:
@@ -220,9 +245,27 @@ VALID: dict[str, Call] = {
     "shipOrder": Call("POST", "/api/v1/staff/orders/{order}/ship/", "staff"),
     "deliverOrder": Call("POST", "/api/v1/staff/orders/{shipped}/deliver/", "staff"),
     "cancelAnyOrder": Call("POST", "/api/v1/staff/orders/{order}/cancel/", "staff"),
+    "reorder": Call("POST", "/api/v1/orders/{order}/reorder/", "customer", lambda w: {}),
+    "getInvoice": Call("GET", "/api/v1/orders/{shipped}/invoice/", "customer"),
+    "getAnyInvoice": Call("GET", "/api/v1/staff/orders/{shipped}/invoice/", "staff"),
+    "listAddresses": Call("GET", "/api/v1/me/addresses/", "customer"),
+    "addAddress": Call("POST", "/api/v1/me/addresses/", "customer", lambda w: NEW_ADDRESS),
+    "getAddress": Call("GET", "/api/v1/me/addresses/{address}/", "customer"),
+    "updateAddress": Call(
+        "PATCH", "/api/v1/me/addresses/{address}/", "customer", lambda w: {"city": "York"}
+    ),
+    "deleteAddress": Call("DELETE", "/api/v1/me/addresses/{address}/", "customer"),
 }
-SUCCESS = {"createProduct": 201, "placeOrder": 201, "logOut": 204, "changePassword": 204}
-CONDITIONAL = ("listProducts", "getProduct", "getOrder")
+SUCCESS = {
+    "createProduct": 201,
+    "placeOrder": 201,
+    "logOut": 204,
+    "changePassword": 204,
+    "reorder": 201,
+    "addAddress": 201,
+    "deleteAddress": 204,
+}
+CONDITIONAL = ("listProducts", "getProduct", "getOrder", "getInvoice", "getAnyInvoice")
 # What each operation that parses arguments refuses as not fitting its schema.
 INVALID_ARGUMENT: dict[str, dict[str, Any]] = {
     "logIn": {"json": {"username": "alice"}},
@@ -237,6 +280,9 @@ INVALID_ARGUMENT: dict[str, dict[str, Any]] = {
     "listOrders": {"query_string": {"status": "lost"}},
     "placeOrder": {"json": {"lines": []}},
     "listAllOrders": {"query_string": {"page": 0}},
+    "reorder": {"json": {"address_id": 0}},
+    "addAddress": {"json": {**NEW_ADDRESS, "phone": "call me"}},
+    "updateAddress": {"json": {}},  # an empty PATCH (the document's minProperties: 1)
 }
 
 
@@ -296,6 +342,42 @@ def _order(quantity: int = 1, key: str | None = None, product: int | None = None
     return send
 
 
+def _reorder(
+    *, key: str | None = None, json: Any = None, first: Send | None = None, order: str = "order"
+) -> Send:
+    def send(w: World) -> TestResponse:
+        if first is not None:
+            first(w)
+        headers = {"Idempotency-Key": key} if key else {}
+        return VALID["reorder"].send(
+            w, json=json if json is not None else {}, headers=headers, ids={"order": w.ids[order]}
+        )
+
+    return send
+
+
+def _staff_patch(**changes: Any) -> Send:
+    return _call("updateProduct", json=changes)
+
+
+def _pairs(quantity: int) -> Send:
+    def send(w: World) -> TestResponse:
+        lines = [{"product_id": w.ids["pairs"], "quantity": quantity}]
+        return VALID["placeOrder"].send(w, json={"lines": lines})
+
+    return send
+
+
+def _reorder_of_three_then_sold_in_pairs(w: World) -> TestResponse:
+    """An order of 3 (placed when sold by the unit), reordered once the product is sold in
+    pairs from 2: 3 meets the minimum but is not a whole number of pairs."""
+    lines = [{"product_id": w.ids["product"], "quantity": 3}]
+    placed = VALID["placeOrder"].send(w, json={"lines": lines})
+    assert placed.status_code == 201, placed.get_json()
+    _staff_patch(min_order_quantity=2, case_size=2)(w)
+    return VALID["reorder"].send(w, json={}, ids={"order": placed.get_json()["id"]})
+
+
 def _key_in_progress(w: World) -> TestResponse:
     # What a store that does not wait for a concurrent claim shows a retry: the key claimed,
     # its answer not kept yet.
@@ -310,6 +392,11 @@ def _key_in_progress(w: World) -> TestResponse:
         )
     )
     return _order(key="k-running")(w)
+
+
+def _reorder_key_in_progress(w: World) -> TestResponse:
+    _key_in_progress(w)  # claims "k-running" (and answers the order placed with it: a 409)
+    return _reorder(key="k-running")(w)
 
 
 def _generic(operation: str, call: Call) -> list[Case]:
@@ -355,9 +442,9 @@ def _generic(operation: str, call: Call) -> list[Case]:
             )
         )
     if "{" in call.path:
-        missing = dict.fromkeys(("product", "order", "shipped"), MISSING_ID)
+        missing = dict.fromkeys(("product", "order", "shipped", "address"), MISSING_ID)
         cases.append(Case(operation, 404, "not_found", _call(operation, ids=missing), "missing"))
-        huge = dict.fromkeys(("product", "order", "shipped"), 2**31)
+        huge = dict.fromkeys(("product", "order", "shipped", "address"), 2**31)
         cases.append(Case(operation, 404, "not_found", _call(operation, ids=huge), "no-route"))
     if operation in CONDITIONAL:
         cases.append(Case(operation, 304, None, _revalidated(operation), "not-modified"))
@@ -485,6 +572,106 @@ SPECIFIC: list[Case] = [
         "blank-key",
     ),
     Case(
+        "placeOrder",
+        422,
+        "unknown_address",
+        _call(
+            "placeOrder",
+            json={"lines": [{"product_id": 1, "quantity": 1}], "address_id": MISSING_ID},
+        ),
+        "not-yours",
+    ),
+    Case("placeOrder", 422, "below_minimum_quantity", _pairs(1), "one-of-a-pair"),
+    Case("placeOrder", 422, "not_a_case_multiple", _pairs(3), "three-of-pairs"),
+    Case("reorder", 201, None, _then(_reorder(key="k-2"), _reorder(key="k-2")), "replayed"),
+    Case(
+        "reorder",
+        409,
+        "out_of_stock",
+        _reorder(first=_staff_patch(quantity_in_stock=0)),
+        "none-left",
+    ),
+    Case("reorder", 409, "request_in_progress", _reorder_key_in_progress, "claimed"),
+    Case(
+        "reorder",
+        422,
+        "unknown_address",
+        _reorder(json={"address_id": MISSING_ID}),
+        "not-yours",
+    ),
+    Case(
+        "reorder",
+        422,
+        "below_minimum_quantity",
+        _reorder(first=_staff_patch(min_order_quantity=2)),
+        "minimum-raised",
+    ),
+    Case("reorder", 422, "not_a_case_multiple", _reorder_of_three_then_sold_in_pairs, "cases"),
+    Case(
+        "reorder",
+        422,
+        "idempotency_key_reused",
+        _reorder(key="k-1", first=_order(quantity=2, key="k-1")),
+        "key-of-another-order",
+    ),
+    Case(
+        "getInvoice",
+        409,
+        "invoice_not_issued",
+        lambda w: VALID["getInvoice"].send(w, ids={"shipped": w.ids["order"]}),
+        "placed",
+    ),
+    Case(
+        "getAnyInvoice",
+        409,
+        "invoice_not_issued",
+        lambda w: VALID["getAnyInvoice"].send(w, ids={"shipped": w.ids["order"]}),
+        "placed",
+    ),
+    Case("addAddress", 409, "address_book_full", _times(20, _call("addAddress")), "21st"),
+    Case(
+        "addAddress",
+        422,
+        "invalid_country",
+        _call("addAddress", json={**NEW_ADDRESS, "country": "XX"}),
+        "unassigned",
+    ),
+    Case(
+        "addAddress",
+        422,
+        "invalid_address",
+        _call("addAddress", json={**NEW_ADDRESS, "city": "   "}),
+        "blank-city",
+    ),
+    Case(
+        "updateAddress",
+        422,
+        "default_address_required",
+        _call("updateAddress", json={"is_default": False}),
+        "undefault",
+    ),
+    Case(
+        "updateAddress",
+        422,
+        "invalid_country",
+        _call("updateAddress", json={"country": "zz"}),
+        "unassigned",
+    ),
+    Case(
+        "updateAddress",
+        422,
+        "invalid_address",
+        _call("updateAddress", json={"recipient": "  "}),
+        "blank-recipient",
+    ),
+    Case(
+        "updateProduct",
+        422,
+        "invalid_product_field",
+        _call("updateProduct", json={"min_order_quantity": 3, "case_size": 2}),
+        "minimum-not-whole-cases",
+    ),
+    Case(
         "cancelOrder",
         409,
         "order_not_cancellable",
@@ -530,7 +717,8 @@ UNREACHABLE_ANSWERS = {
 
 
 def assert_documented(spec: dict[str, Any], case: Case, answer: TestResponse) -> None:
-    where = f"{case.id}: {answer.status_code} {answer.get_data(as_text=True)[:300]}"
+    body = answer.get_data()[:300].decode(errors="replace")  # a PDF too
+    where = f"{case.id}: {answer.status_code} {body}"
     assert answer.status_code == case.status, where
     responses = operations(spec)[case.operation]["responses"]
     assert str(case.status) in responses, f"{where}: status not documented"
@@ -574,7 +762,7 @@ def unreachable_world(database: Database) -> Iterator[World]:
     tokens = container.token_service()
     yield World(
         client=app.test_client(),
-        ids={"product": 1, "order": 1, "shipped": 1},
+        ids={"product": 1, "order": 1, "shipped": 1, "address": 1, "pairs": 1},
         usernames={"customer": "alice"},
         tokens={
             "customer": tokens.issue_access(2, False, "login-2", 0),

@@ -21,7 +21,7 @@ from opply.application.dto import (
     UserFilter,
 )
 from opply.application.unit_of_work import UnitOfWork
-from opply.domain.model import Order, OrderStatus, Product, RefreshToken
+from opply.domain.model import DeliveryAddress, Order, OrderStatus, Product, RefreshToken
 from tests.integration.contract import T0, add_order, add_products, add_user, order_line, tag
 
 ALL = PageRequest(page=1, page_size=100)
@@ -44,6 +44,8 @@ def test_a_product_view_shows_the_products_columns(contract_uow: UnitOfWork) -> 
         unit="sack",
         description="Whole grain",
         vat_rate=Decimal("5.50"),
+        min_order_quantity=10,
+        case_size=5,
     )
     with contract_uow.write() as uow:
         uow.products.add(product)
@@ -58,6 +60,8 @@ def test_a_product_view_shows_the_products_columns(contract_uow: UnitOfWork) -> 
             price=Decimal("2.50"),
             vat_rate=Decimal("0.00"),
             quantity_in_stock=40,
+            min_order_quantity=1,
+            case_size=1,
         )
         assert reads.product(product.id or 0) == ProductView(
             id=product.id or 0,
@@ -68,6 +72,8 @@ def test_a_product_view_shows_the_products_columns(contract_uow: UnitOfWork) -> 
             price=Decimal("3.10"),
             vat_rate=Decimal("5.50"),
             quantity_in_stock=5,
+            min_order_quantity=10,
+            case_size=5,
         )
         assert reads.product(987_654) is None
 
@@ -195,7 +201,23 @@ def test_an_order_view_shows_its_lines_by_product_with_their_totals_and_customer
         order_line(b, 1, name="B then", price="3.10", vat="19.00", sku="B-1", unit="kg"),
         order_line(a, 2, name="A then", price="12.50", vat="7.00", sku="A-1", unit="bag"),
     ]
-    order = Order(customer_id=customer, created_at=T0, currency="EUR", lines=lines)
+    address = DeliveryAddress(
+        recipient="Jane Baker",
+        company="Żurek & Co",
+        line1="12 Mill Lane",
+        line2="",
+        postal_code="EC1A 1BB",
+        city="London",
+        country="GB",
+        phone="+44 20 7946 0000",
+    )
+    order = Order(
+        customer_id=customer,
+        created_at=T0,
+        currency="EUR",
+        lines=lines,
+        delivery_address=address,
+    )
     with contract_uow.write() as uow:
         uow.orders.add(order)
         uow.commit()
@@ -237,6 +259,8 @@ def test_an_order_view_shows_its_lines_by_product_with_their_totals_and_customer
         subtotal=Decimal("28.10"),
         vat_total=Decimal("2.34"),
         total=Decimal("30.44"),
+        delivery_address=address,
+        invoice_number=None,
         customer=CustomerView(id=customer, username="ann"),
     )
     with contract_uow.read() as reads:

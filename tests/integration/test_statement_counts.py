@@ -139,6 +139,63 @@ def _place_order_with_key(w: World) -> Request:
     return "POST", "/api/v1/orders/", {"json": body, "headers": headers}
 
 
+ADDRESS = {
+    "recipient": "Jane Baker",
+    "line1": "12 Mill Lane",
+    "postal_code": "EC1A 1BB",
+    "city": "London",
+    "country": "GB",
+}
+
+
+def _address(w: World, headers: dict[str, str]) -> int:
+    response = w.client.post("/api/v1/me/addresses/", json=ADDRESS, headers=headers)
+    assert response.status_code == 201
+    address_id: int = response.get_json()["id"]
+    return address_id
+
+
+def _place_order_to_an_address(w: World) -> Request:
+    headers = w.customer()
+    body = {
+        **f.order_body(*((pid, 1) for pid in w.products(2))),
+        "address_id": _address(w, headers),
+    }
+    return "POST", "/api/v1/orders/", {"json": body, "headers": headers}
+
+
+def _reorder(w: World) -> Request:
+    headers = w.customer()
+    _address(w, headers)
+    return "POST", f"/api/v1/orders/{w.order(headers)}/reorder/", {"headers": headers}
+
+
+def _add_address(w: World) -> Request:
+    headers = w.customer()
+    _address(w, headers)
+    return "POST", "/api/v1/me/addresses/", {"json": ADDRESS, "headers": headers}
+
+
+def _address_book(w: World) -> Request:
+    headers = w.customer()
+    for _ in range(3):
+        _address(w, headers)
+    return "GET", "/api/v1/me/addresses/", {"headers": headers}
+
+
+def _ship(w: World) -> Request:
+    order_id = w.order(w.customer())
+    return "POST", f"/api/v1/staff/orders/{order_id}/ship/", {"headers": w.staff()}
+
+
+def _invoice(w: World) -> Request:
+    headers = w.customer()
+    order_id = w.order(headers)
+    shipped = w.client.post(f"/api/v1/staff/orders/{order_id}/ship/", headers=w.staff())
+    assert shipped.status_code == 200
+    return "GET", f"/api/v1/orders/{order_id}/invoice/", {"headers": headers}
+
+
 def _order_history(orders: int) -> Callable[[World], Request]:
     def build(w: World) -> Request:
         headers = w.customer()
@@ -195,12 +252,24 @@ CASES: list[tuple[str, Callable[[World], Request], int, int | dict[str, int]]] =
     ("create product without a SKU", _product_create, 201, 3),
     ("change product", _product_patch, 200, 3),
     ("restock product", _product_restock, 200, 3),
-    # caller, lock products, one UPDATE of every line's stock, order, its lines (one INSERT),
-    # its order.placed event
-    ("place order, 1 line", _place_order(1), 201, 6),
-    ("place order, 2 lines", _place_order(2), 201, 6),
-    ("place order, 50 lines", _place_order(50), 201, 6),
-    ("place order with Idempotency-Key", _place_order_with_key, 201, 8),
+    # caller, the address (named or the default), lock products, one UPDATE of every line's
+    # stock, order, its lines (one INSERT), its order.placed event
+    ("place order, 1 line", _place_order(1), 201, 7),
+    ("place order, 2 lines", _place_order(2), 201, 7),
+    ("place order, 50 lines", _place_order(50), 201, 7),
+    ("place order to an address", _place_order_to_an_address, 201, 7),
+    ("place order with Idempotency-Key", _place_order_with_key, 201, 9),
+    # caller, the old order (a read), then placing as above
+    ("reorder", _reorder, 201, 8),
+    # caller, then one statement
+    ("address book, 3 addresses", _address_book, 200, 2),
+    # caller, lock the customer, the book, clear other defaults, insert
+    ("add address", _add_address, 201, 5),
+    # caller, order (locked), its lines, the year's invoice number, the order, the customer,
+    # its order.shipped event
+    ("ship order", _ship, 200, 7),
+    # caller, then the order with its lines in one statement
+    ("invoice", _invoice, 200, 2),
     # caller, then one statement: the page of orders with their lines and the list's size
     ("order history, 1 order", _order_history(1), 200, 2),
     ("order history, 20 orders", _order_history(20), 200, 2),

@@ -489,3 +489,49 @@ def test_v1_data_gets_skus_and_keeps_its_order_totals_through_the_v1_1_migration
     with engine.connect() as conn:
         lines = conn.execute(text("SELECT quantity FROM order_lines ORDER BY product_id")).all()
     assert [row.quantity for row in lines] == [3, 1]
+
+
+def test_v1_1_data_orders_as_before_through_the_v1_2_migration(blank_database: Any) -> None:
+    """Products from before sell by the unit, orders from before go nowhere and have no
+    invoice; and what an instance of the previous release writes meanwhile (no new column
+    named) gets the same defaults, so a rolling deploy keeps working."""
+    engine = blank_database
+    runner.upgrade(engine, "0003")
+
+    def old_release_writes(conn: Any, product_id: int, order_id: int) -> None:
+        conn.execute(
+            text(
+                "INSERT INTO products (id, name, price, quantity_in_stock, sku) "
+                "VALUES (:i, 'Oat', 250, 5, :s)"
+            ),
+            {"i": product_id, "s": f"P-{product_id:06d}"},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO orders (id, customer_id, status, currency, created_at) "
+                "VALUES (:o, 1, 'placed', 'EUR', :at)"
+            ),
+            {
+                "o": order_id,
+                "at": NOW.replace(tzinfo=None) if engine.dialect.name == "sqlite" else NOW,
+            },
+        )
+
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO users (id, username, password_hash, is_staff, is_active) "
+                "VALUES (1, 'ann', 'h', false, true)"
+            )
+        )
+        old_release_writes(conn, 7, 1)
+    runner.upgrade(engine)
+    with engine.begin() as conn:
+        old_release_writes(conn, 8, 2)
+    uow = SqlUnitOfWork(read_bind=engine, session_factory=make_session_factory(engine))
+    with uow.read() as reads:
+        products = [reads.product(7), reads.product(8)]
+        orders_ = [reads.order(1), reads.order(2)]
+        assert reads.addresses(1) == []
+    assert [(p.min_order_quantity, p.case_size) for p in products if p] == [(1, 1), (1, 1)]
+    assert [(o.delivery_address, o.invoice_number) for o in orders_ if o] == [(None, None)] * 2

@@ -117,3 +117,30 @@ def test_an_admin_login_with_a_nul_is_refused_like_a_wrong_password(client: Flas
     from tests.integration.test_admin import admin_login
 
     assert admin_login(client, NUL).status_code == 401
+
+
+ADDRESS_FIELDS = (
+    "label", "recipient", "company", "line1", "line2", "postal_code", "city", "country", "phone"
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", [NUL, SURROGATE], ids=["nul", "surrogate"])
+@pytest.mark.parametrize("field", ADDRESS_FIELDS)
+def test_address_fields_with_such_text_are_a_422_and_nothing_is_written(
+    client: FlaskClient, container: Container, field: str, bad: str
+) -> None:
+    headers = f.bearer(client, f.user(container).username)
+    address = {
+        "recipient": "Jane",
+        "line1": "1 Mill Lane",
+        "postal_code": "1",
+        "city": "Leeds",
+        "country": "GB",
+    }
+    _refused(
+        client.post("/api/v1/me/addresses/", json={**address, field: bad}, headers=headers), field
+    )
+    made = client.post("/api/v1/me/addresses/", json=address, headers=headers).get_json()
+    path = f"/api/v1/me/addresses/{made['id']}/"
+    _refused(client.patch(path, json={field: bad}, headers=headers), field)
+    assert client.get(path, headers=headers).get_json() == made

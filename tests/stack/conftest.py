@@ -123,6 +123,9 @@ def opply(*args: str) -> str:
         "LANG": "C.UTF-8",
         "OPPLY_ENV": "production",
         "SECRET_KEY": (STATE / "secret_key").read_text().strip(),
+        "SELLER_NAME": "Opply Stack GmbH",  # production refuses to start without the seller
+        "SELLER_ADDRESS": "Musterstraße 1\\n10115 Berlin",
+        "SELLER_VAT_ID": "DE000000000",
         "DATABASE_URL": db.sqlalchemy_url(),
         "PYTHON_DOTENV_DISABLED": "1",
     }

@@ -487,7 +487,9 @@ def test_an_order_is_shipped_then_delivered_with_the_moment_of_each() -> None:
     products = catalogue(product(1, stock=5))
     order = place(products, (1, 2))
     assert (order.status, order.shipped_at, order.delivered_at) == (OrderStatus.PLACED, None, None)
-    order.ship(LATER)
+    assert order.invoice_number is None
+    order.ship(LATER, invoice_number="INV-2026-000001")
+    assert order.invoice_number == "INV-2026-000001"
     order.deliver(LATEST)
     assert (order.status, order.shipped_at, order.delivered_at, order.cancelled_at) == (
         OrderStatus.DELIVERED,
@@ -531,8 +533,10 @@ def test_a_move_the_orders_life_does_not_allow_is_refused_and_changes_nothing(
 def _do(order: Order, move: str, products: dict[int, Product]) -> None:
     if move == "cancel":
         order.cancel(products, LATEST)
+    elif move == "ship":
+        order.ship(LATEST, invoice_number="INV-2026-000001")
     else:
-        getattr(order, move)(LATEST)
+        order.deliver(LATEST)
 
 
 def test_the_allowed_moves_are_the_contracts() -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from opply.application.dto import CustomerView, OrderView, order_line_view, order_view
 from opply.application.plain import from_plain, to_plain
-from opply.domain.model import MAX_LINE_QUANTITY, OrderStatus
+from opply.domain.model import DELIVERY_FIELDS, MAX_LINE_QUANTITY, DeliveryAddress, OrderStatus
 
 moments = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
@@ -38,6 +38,9 @@ orders = st.builds(
     currency=st.just("EUR"),
     lines=st.lists(lines, min_size=1, max_size=5, unique_by=lambda line: line.product_id),
     customer=st.none() | st.builds(CustomerView, id=st.integers(1, 100), username=st.text()),
+    delivery_address=st.none()
+    | st.builds(DeliveryAddress, **dict.fromkeys(DELIVERY_FIELDS, st.text())),
+    invoice_number=st.none() | st.just("INV-2026-000042"),
 )
 
 
@@ -58,5 +61,7 @@ def test_utc_moments_are_kept_with_a_z_as_the_api_writes_them() -> None:
         currency="EUR",
         lines=[],
         customer=None,
+        delivery_address=None,
+        invoice_number=None,
     )
     assert to_plain(view)["created_at"] == "2026-12-02T10:15:00Z"

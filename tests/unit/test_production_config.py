@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from opply.entrypoints.config import (
+    EXAMPLE_SELLER,
     ConfigError,
     Settings,
     database_url,
@@ -54,7 +55,59 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
     for name in SETTINGS_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    for name, value in EXAMPLE_SELLER.items():  # production's seller, as an operator sets it
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("INVOICE_FONT", raising=False)
     return monkeypatch
+
+
+@pytest.mark.parametrize("missing", ["SELLER_NAME", "SELLER_ADDRESS", "SELLER_VAT_ID"])
+def test_production_refuses_to_start_without_the_sellers_details(
+    env: pytest.MonkeyPatch, missing: str
+) -> None:
+    env.setenv("OPPLY_ENV", "production")
+    env.setenv("SECRET_KEY", STRONG)
+    env.setenv(missing, "  ")
+
+    with pytest.raises(ConfigError, match=f"{missing} must be set in production"):
+        Settings.from_env(load_dotenv_file=False)
+
+
+def test_the_sellers_details_are_read_and_a_typed_newline_splits_the_address(
+    env: pytest.MonkeyPatch,
+) -> None:
+    env.setenv("OPPLY_ENV", "production")
+    env.setenv("SECRET_KEY", STRONG)
+    env.setenv("SELLER_NAME", "Kaffee & Co GmbH")
+    env.setenv("SELLER_ADDRESS", r"Bahnhofstraße 2\n80335 München")
+    env.setenv("SELLER_VAT_ID", "DE987654321")
+
+    settings = Settings.from_env(load_dotenv_file=False)
+
+    assert (settings.seller_name, settings.seller_address, settings.seller_vat_id) == (
+        "Kaffee & Co GmbH",
+        "Bahnhofstraße 2\n80335 München",
+        "DE987654321",
+    )
+
+
+def test_development_invoices_name_an_example_seller(env: pytest.MonkeyPatch) -> None:
+    for name in EXAMPLE_SELLER:
+        env.delenv(name)
+
+    settings = Settings.from_env(load_dotenv_file=False)
+
+    assert settings.seller_name == EXAMPLE_SELLER["SELLER_NAME"]
+    assert settings.seller_address.splitlines()[-1] == "Germany"
+
+
+def test_an_invoice_font_that_is_not_a_file_stops_the_start(
+    env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    env.setenv("INVOICE_FONT", str(tmp_path / "missing.ttf"))
+
+    with pytest.raises(ConfigError, match="INVOICE_FONT"):
+        Settings.from_env(load_dotenv_file=False)
 
 
 @pytest.mark.parametrize("secret", [None, "", "too-short", "s" * 31], ids=repr)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from opply.entrypoints.config import ConfigError, Settings
+from opply.entrypoints.config import EXAMPLE_SELLER, ConfigError, Settings
 
 STRONG = secrets.token_urlsafe(32)  # made per run
 
@@ -18,6 +18,8 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
     for name in ("SECRET_KEY", "DATABASE_URL", "DATABASE_PASSWORD", "OPPLY_ENV"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OPPLY_INSTANCE_DIR", str(tmp_path / "instance"))
+    for name, value in EXAMPLE_SELLER.items():
+        monkeypatch.setenv(name, value)
     return monkeypatch
 
 

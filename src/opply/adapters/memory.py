@@ -18,6 +18,7 @@ from typing import Any
 
 from opply.application.dto import (
     NO_SALES,
+    AddressView,
     Credentials,
     CustomerView,
     ExportFilter,
@@ -43,6 +44,8 @@ from opply.application.dto import (
 from opply.application.unit_of_work import ReadUnitOfWork, UnitOfWorkError, WriteUnitOfWork
 from opply.domain.errors import SkuTaken
 from opply.domain.model import (
+    Address,
+    AddressBook,
     IdempotencyRecord,
     Order,
     OrderStatus,
@@ -62,6 +65,8 @@ class _Tables:
     idempotency: dict[tuple[int, str], IdempotencyRecord | None] = field(default_factory=dict)
     # The outbox: (id, event) in the order they were committed (writers take turns here).
     events: list[tuple[int, RecordedEvent]] = field(default_factory=list)
+    addresses: dict[int, Address] = field(default_factory=dict)
+    invoice_counters: dict[int, int] = field(default_factory=dict)
     next_ids: dict[str, int] = field(default_factory=dict)
 
     def next_id(self, table: str) -> int:
@@ -177,6 +182,21 @@ class InMemoryReadUnitOfWork(ReadUnitOfWork):
             if event.customer_id == customer_id and (0, event_id) > after
         ]
         return found[:limit]
+
+    def addresses(self, customer_id: int) -> list[AddressView]:
+        found = sorted(
+            (a for a in self._t.addresses.values() if a.customer_id == customer_id),
+            key=lambda a: (a.is_default, a.id or 0),
+            reverse=True,
+        )
+        return [_view(AddressView, a) for a in found]
+
+    def address(self, address_id: int, *, customer_id: int) -> AddressView | None:
+        address = self._t.addresses.get(address_id)
+        if address is None or address.customer_id != customer_id:
+            return None
+        view: AddressView = _view(AddressView, address)
+        return view
 
     def _user_named(self, username: str) -> User | None:
         return next((u for u in self._t.users.values() if u.username == username), None)
@@ -344,6 +364,49 @@ class InMemoryEventOutbox:
         self._t.events.extend((self._t.next_id("order_events"), event) for event in events)
 
 
+class InMemoryAddressRepository:
+    def __init__(self, tables: _Tables) -> None:
+        self._t = tables
+
+    def book_for_update(self, customer_id: int) -> AddressBook:
+        found = [a for _, a in sorted(self._t.addresses.items()) if a.customer_id == customer_id]
+        return AddressBook(customer_id=customer_id, addresses=found)
+
+    def add(self, address: Address) -> None:
+        address.id = self._t.next_id("addresses")
+        self._t.addresses[address.id] = address
+
+    def remove(self, address: Address) -> None:
+        del self._t.addresses[address.id or 0]
+
+    def for_order(self, customer_id: int, address_id: int | None) -> Address | None:
+        return next(
+            (
+                a
+                for a in self._t.addresses.values()
+                if a.customer_id == customer_id
+                and (a.id == address_id if address_id is not None else a.is_default)
+            ),
+            None,
+        )
+
+
+def _check_one_default(addresses: dict[int, Address]) -> None:
+    """At most one default per customer, as the SQL tables' partial unique index makes it."""
+    defaults = [a.customer_id for a in addresses.values() if a.is_default]
+    if len(defaults) != len(set(defaults)):
+        raise AssertionError("two default addresses in one book")
+
+
+class InMemoryInvoiceCounter:
+    def __init__(self, tables: _Tables) -> None:
+        self._t = tables
+
+    def next(self, year: int) -> int:
+        self._t.invoice_counters[year] = self._t.invoice_counters.get(year, 0) + 1
+        return self._t.invoice_counters[year]
+
+
 class InMemoryUserRepository:
     def __init__(self, tables: _Tables) -> None:
         self._t = tables
@@ -416,6 +479,7 @@ class InMemoryWriteUnitOfWork(WriteUnitOfWork):
     def _commit(self) -> None:
         assert self._working is not None
         _check_skus(self._working.products)  # the database's unique index, here
+        _check_one_default(self._working.addresses)  # and its one-default index
         # Publish a copy: objects the use case still holds stay private to this unit of work,
         # as they would be in a database session.
         self._store.tables = copy.deepcopy(self._working)
@@ -438,6 +502,8 @@ class InMemoryWriteUnitOfWork(WriteUnitOfWork):
         self.refresh_tokens = InMemoryRefreshTokenRepository(self._working)
         self.idempotency = InMemoryIdempotencyRepository(self._working)
         self.outbox = InMemoryEventOutbox(self._working)
+        self.addresses = InMemoryAddressRepository(self._working)
+        self.invoice_numbers = InMemoryInvoiceCounter(self._working)
 
 
 class InMemoryUnitOfWork:

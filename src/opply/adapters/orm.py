@@ -30,11 +30,14 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import registry
+from sqlalchemy.orm import composite, registry
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from opply.domain.model import (
     CENT,
+    DELIVERY_FIELDS,
+    Address,
+    DeliveryAddress,
     IdempotencyRecord,
     Order,
     OrderStatus,
@@ -118,6 +121,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+def delivery_column(name: str) -> str:
+    """The orders column that holds a field of the delivery address."""
+    return f"delivery_{name}"
+
+
 users = Table(
     "users",
     metadata,
@@ -140,6 +148,8 @@ products = Table(
     Column("unit", String(32), nullable=False, default="unit"),
     Column("description", Text, nullable=False, default=""),
     Column("vat_rate", Percent(), nullable=False, default=Decimal("0.00")),
+    Column("min_order_quantity", Integer, nullable=False, default=1),
+    Column("case_size", Integer, nullable=False, default=1),
     CheckConstraint("quantity_in_stock >= 0", name="quantity_in_stock_not_negative"),
     CheckConstraint("price >= 0", name="price_not_negative"),
     CheckConstraint("vat_rate >= 0", name="vat_rate_not_negative"),
@@ -171,10 +181,51 @@ orders = Table(
     Column("shipped_at", UTCDateTime(), nullable=True),
     Column("delivered_at", UTCDateTime(), nullable=True),
     Column("cancelled_at", UTCDateTime(), nullable=True),
+    # The delivery address copied when placed: delivery_recipient, ... (all NULL: none).
+    *(Column(delivery_column(name), String(128), nullable=True) for name in DELIVERY_FIELDS),
+    Column("invoice_number", String(32), nullable=True),
     Index("ix_orders_customer_created", "customer_id", "created_at", "id"),
     Index("ix_orders_created", "created_at", "id"),
     # The dashboard's "to ship" (placed, oldest first) and the export by status.
     Index("ix_orders_status_created", "status", "created_at", "id"),
+)
+
+# Customers' address books. Exactly one default per non-empty book is kept by AddressBook
+# with the customer's row locked; this partial unique index stands behind it.
+addresses = Table(
+    "addresses",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("label", String(64), nullable=False),
+    Column("recipient", String(128), nullable=False),
+    Column("company", String(128), nullable=False),
+    Column("line1", String(128), nullable=False),
+    Column("line2", String(128), nullable=False),
+    Column("postal_code", String(16), nullable=False),
+    Column("city", String(64), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("phone", String(32), nullable=False),
+    Column("is_default", Boolean(create_constraint=False), nullable=False),
+    Index("ix_addresses_customer_id", "customer_id"),
+)
+ADDRESS_DEFAULT_INDEX = "uq_addresses_one_default"
+Index(
+    ADDRESS_DEFAULT_INDEX,
+    addresses.c.customer_id,
+    unique=True,
+    postgresql_where=addresses.c.is_default,
+    sqlite_where=addresses.c.is_default,
+)
+
+# One row per year: the last invoice number given that year. Taken with an UPDATE in the ship's
+# transaction (its row lock serialises shippers; a rollback undoes it): no gaps, unlike a
+# sequence.
+invoice_counters = Table(
+    "invoice_counters",
+    metadata,
+    Column("year", Integer, primary_key=True, autoincrement=False),
+    Column("last_number", Integer, nullable=False),
 )
 
 order_lines = Table(
@@ -252,6 +303,11 @@ def _nothing_recorded_yet(order: Order, _context: Any) -> None:
     order.events = []
 
 
+def _no_address(*values: str | None) -> bool:
+    """An order placed with an empty address book (or before addresses) has none."""
+    return all(value is None for value in values)
+
+
 def start_mappers() -> None:
     """Map the domain classes onto the tables, once per process."""
     global _mapped
@@ -261,10 +317,21 @@ def start_mappers() -> None:
     mapper_registry.map_imperatively(Product, products)
     # OrderLine is a frozen value object, which the ORM cannot instrument; its rows are written
     # and read by the order repository in one statement per batch (see SqlOrderRepository).
-    mapper_registry.map_imperatively(Order, orders)
+    mapper_registry.map_imperatively(
+        Order,
+        orders,
+        properties={
+            "delivery_address": composite(
+                DeliveryAddress,
+                *(orders.c[delivery_column(name)] for name in DELIVERY_FIELDS),
+                return_none_on=_no_address,
+            )
+        },
+    )
     # An order loaded from the database has recorded nothing yet in this unit of work (the ORM
     # builds it without calling __init__, so the dataclass default is not there).
     event.listen(Order, "load", _nothing_recorded_yet)
+    mapper_registry.map_imperatively(Address, addresses)
     mapper_registry.map_imperatively(RefreshToken, refresh_tokens)
     mapper_registry.map_imperatively(IdempotencyRecord, idempotency_keys)
     _mapped = True

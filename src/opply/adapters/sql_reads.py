@@ -40,6 +40,8 @@ from sqlalchemy.sql.functions import FunctionElement
 from opply.adapters.database import is_unavailable
 from opply.adapters.orm import (
     Money,
+    addresses,
+    delivery_column,
     order_events,
     order_lines,
     orders,
@@ -51,6 +53,7 @@ from opply.adapters.orm import (
 from opply.application.dto import (
     LINE_FIELDS,
     NO_SALES,
+    AddressView,
     Credentials,
     CustomerView,
     ExportFilter,
@@ -77,7 +80,7 @@ from opply.application.dto import (
 )
 from opply.application.plain import from_plain
 from opply.application.unit_of_work import ReadUnitOfWork, StoreUnavailable, UnitOfWorkError
-from opply.domain.model import OrderStatus
+from opply.domain.model import DELIVERY_FIELDS, DeliveryAddress, OrderStatus
 
 PRODUCT_COLUMNS = tuple(products.c[name] for name in ProductView._fields)
 PRODUCT_ORDER: dict[ProductSort, tuple[Any, ...]] = {
@@ -108,6 +111,12 @@ _CREDENTIALS = select(*(users.c[name] for name in Credentials._fields)).where(
     users.c.username == bindparam("username")
 )
 _USER = select(*USER_COLUMNS).where(users.c.username == bindparam("username"))
+_ADDRESSES = (
+    select(*(addresses.c[name] for name in AddressView._fields))
+    .where(addresses.c.customer_id == bindparam("customer_id"))
+    .order_by(addresses.c.is_default.desc(), addresses.c.id.desc())
+)
+_ADDRESS = _ADDRESSES.where(addresses.c.id == bindparam("id"))
 
 
 def _whole_catalogue_statements() -> tuple[Select[Any], Select[Any]]:
@@ -193,6 +202,8 @@ _ORDER_COLUMNS = (
     orders.c.cancelled_at,
     orders.c.currency,
     orders.c.customer_id,
+    orders.c.invoice_number,
+    *(orders.c[delivery_column(name)] for name in DELIVERY_FIELDS),
 )
 _ORDER_PAGES: dict[tuple[bool, bool, bool], tuple[Select[Any], Select[Any]]] = {}
 _ORDERS_BY_ID: dict[bool, Select[Any]] = {}
@@ -265,6 +276,13 @@ def _event_views(rows: Sequence[Any]) -> list[OrderEventView]:
     ]
 
 
+def _delivery_address(row: Any) -> DeliveryAddress | None:
+    values = {name: getattr(row, delivery_column(name)) for name in DELIVERY_FIELDS}
+    if all(value is None for value in values.values()):
+        return None
+    return DeliveryAddress(**values)
+
+
 def _order_views(rows: Sequence[Any]) -> list[OrderView]:
     """Rows of ``_orders_with_lines`` (one per line, an order's rows together) as views."""
     views: list[OrderView] = []
@@ -283,6 +301,8 @@ def _order_views(rows: Sequence[Any]) -> list[OrderView]:
                     cancelled_at=row.cancelled_at,
                     currency=row.currency,
                     lines=lines,
+                    delivery_address=_delivery_address(row),
+                    invoice_number=row.invoice_number,
                     customer=CustomerView(id=row.customer_id, username=row.username),
                 )
             )
@@ -590,6 +610,16 @@ class SqlReadUnitOfWork(ReadUnitOfWork):
     def _dialect(self) -> str:
         bind = self._connection if self._connection is not None else self._bind
         return bind.dialect.name
+
+    # --- addresses -----------------------------------------------------------------------
+
+    def addresses(self, customer_id: int) -> list[AddressView]:
+        rows = self.execute(_ADDRESSES, {"customer_id": customer_id})
+        return [AddressView._make(row) for row in rows]
+
+    def address(self, address_id: int, *, customer_id: int) -> AddressView | None:
+        row = self.execute(_ADDRESS, {"customer_id": customer_id, "id": address_id}).first()
+        return AddressView._make(row) if row is not None else None
 
     # --- users ---------------------------------------------------------------------------
 

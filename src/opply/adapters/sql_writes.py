@@ -22,12 +22,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from opply.adapters.database import WRITE_OPTION, is_unavailable
 from opply.adapters.orm import (
+    addresses,
+    delivery_column,
     idempotency_keys,
+    invoice_counters,
     order_events,
     order_lines,
     orders,
     products,
     refresh_tokens,
+    users,
 )
 from opply.adapters.stock_writes import flush_stock_together
 from opply.application.dto import RecordedEvent
@@ -35,6 +39,9 @@ from opply.application.plain import to_plain
 from opply.application.unit_of_work import StoreUnavailable, WriteUnitOfWork
 from opply.domain.errors import SkuTaken
 from opply.domain.model import (
+    DELIVERY_FIELDS,
+    Address,
+    AddressBook,
     IdempotencyRecord,
     Order,
     OrderLine,
@@ -132,6 +139,10 @@ class SqlOrderRepository:
                 "status": order.status,
                 "currency": order.currency,
                 "created_at": order.created_at,
+                **{
+                    delivery_column(name): getattr(order.delivery_address, name, None)
+                    for name in DELIVERY_FIELDS
+                },
             },
         ).scalar_one()
         self._session.execute(
@@ -203,6 +214,82 @@ class SqlEventOutbox:
                 for event in events
             ],
         )
+
+
+class SqlAddressRepository:
+    """Address books, each loaded with its customer's row locked (``FOR NO KEY UPDATE``: orders
+    and addresses that reference the customer may still be inserted meanwhile)."""
+
+    _LOCK_CUSTOMER = (
+        select(users.c.id).where(users.c.id == bindparam("id")).with_for_update(key_share=True)
+    )
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._books: list[AddressBook] = []
+
+    def book_for_update(self, customer_id: int) -> AddressBook:
+        self._session.execute(self._LOCK_CUSTOMER, {"id": customer_id})
+        found = self._session.scalars(
+            select(Address)
+            .where(addresses.c.customer_id == customer_id)
+            .order_by(addresses.c.id)
+            .execution_options(populate_existing=True)
+        )
+        book = AddressBook(customer_id=customer_id, addresses=list(found))
+        self._books.append(book)
+        return book
+
+    def add(self, address: Address) -> None:
+        self._session.add(address)
+
+    def remove(self, address: Address) -> None:
+        self._session.delete(address)
+
+    def for_order(self, customer_id: int, address_id: int | None) -> Address | None:
+        statement = select(Address).where(addresses.c.customer_id == customer_id)
+        if address_id is None:
+            statement = statement.where(addresses.c.is_default)
+        else:
+            statement = statement.where(addresses.c.id == address_id)
+        return self._session.scalars(statement).first()
+
+    def release_old_defaults(self) -> None:
+        """Before the flush: clear the default flag of every address of a changed book but its
+        new default. The flush writes rows in primary key order, so a default moving to an
+        older address would otherwise meet the one-default index still held by the newer."""
+        for book in self._books:
+            default = book.default
+            conditions = [addresses.c.customer_id == book.customer_id, addresses.c.is_default]
+            if default is not None and default.id is not None:
+                conditions.append(addresses.c.id != default.id)
+            self._session.execute(
+                update(addresses).where(*conditions).values(is_default=False),
+                execution_options={"synchronize_session": False},
+            )
+
+
+class SqlInvoiceCounter:
+    """``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``: the year's row is created or moved
+    on, and stays locked until the transaction ends (PostgreSQL and SQLite alike)."""
+
+    _NEXT = {
+        dialect: insert_(invoice_counters)
+        .values(year=bindparam("year"), last_number=1)
+        .on_conflict_do_update(
+            index_elements=[invoice_counters.c.year],
+            set_={"last_number": invoice_counters.c.last_number + 1},
+        )
+        .returning(invoice_counters.c.last_number)
+        for dialect, insert_ in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+    }
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def next(self, year: int) -> int:
+        statement = self._NEXT[self._session.get_bind().dialect.name]
+        return int(self._session.execute(statement, {"year": year}).scalar_one())
 
 
 class SqlUserRepository:
@@ -335,6 +422,7 @@ class SqlWriteUnitOfWork(WriteUnitOfWork):
     """One ORM session, one transaction. Nothing is written unless ``commit`` is called."""
 
     session: Session
+    addresses: SqlAddressRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._session_factory = session_factory
@@ -355,9 +443,12 @@ class SqlWriteUnitOfWork(WriteUnitOfWork):
         self.refresh_tokens = SqlRefreshTokenRepository(self.session)
         self.idempotency = SqlIdempotencyRepository(self.session)
         self.outbox = SqlEventOutbox(self.session)
+        self.addresses = SqlAddressRepository(self.session)
+        self.invoice_numbers = SqlInvoiceCounter(self.session)
 
     def _commit(self) -> None:
         flush_stock_together(self.session)  # e.g. a cancelled order's products, in one UPDATE
+        self.addresses.release_old_defaults()
         with sku_uniqueness(_edited_sku(self.session)):
             self.session.flush()
         try:

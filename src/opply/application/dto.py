@@ -18,6 +18,7 @@ from opply.domain.model import (
     DEFAULT_UNIT,
     ZERO,
     Amounts,
+    DeliveryAddress,
     LineRequest,
     Order,
     OrderStatus,
@@ -40,6 +41,8 @@ class ProductView(NamedTuple):
     price: Decimal
     vat_rate: Decimal
     quantity_in_stock: int
+    min_order_quantity: int
+    case_size: int
 
 
 class OrderLineView(NamedTuple):
@@ -72,6 +75,8 @@ class OrderView(NamedTuple):
     subtotal: Decimal
     vat_total: Decimal
     total: Decimal
+    delivery_address: DeliveryAddress | None
+    invoice_number: str | None
     # Who placed it: always filled by reads; None in the answer to the customer's own write.
     customer: CustomerView | None = None
 
@@ -121,6 +126,8 @@ def view_of_order(order: Order, customer: CustomerView | None = None) -> OrderVi
             order_line_view(**{name: getattr(line, name) for name in LINE_FIELDS})
             for line in order.lines
         ],
+        delivery_address=order.delivery_address,
+        invoice_number=order.invoice_number,
         customer=customer,
     )
 
@@ -135,6 +142,8 @@ def order_view(
     cancelled_at: datetime | None,
     currency: str,
     lines: Sequence[OrderLineView],
+    delivery_address: DeliveryAddress | None,
+    invoice_number: str | None,
     customer: CustomerView | None,
 ) -> OrderView:
     """An order's view from its parts: lines by product id, totals by the domain's rule."""
@@ -152,6 +161,8 @@ def order_view(
         subtotal=amounts.net,
         vat_total=amounts.vat,
         total=amounts.total,
+        delivery_address=delivery_address,
+        invoice_number=invoice_number,
         customer=customer,
     )
 
@@ -206,6 +217,20 @@ class RecordedEvent:
     order_id: int
     customer_id: int
     order: OrderView
+
+
+class AddressView(NamedTuple):
+    id: int
+    label: str
+    recipient: str
+    company: str
+    line1: str
+    line2: str
+    postal_code: str
+    city: str
+    country: str
+    phone: str
+    is_default: bool
 
 
 class UserView(NamedTuple):
@@ -298,6 +323,8 @@ class NewProduct:
     unit: str = DEFAULT_UNIT
     description: str = ""
     vat_rate: Decimal = ZERO
+    min_order_quantity: int = 1
+    case_size: int = 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -311,6 +338,8 @@ class ProductChanges:
     unit: str | None = None
     description: str | None = None
     vat_rate: Decimal | None = None
+    min_order_quantity: int | None = None
+    case_size: int | None = None
 
     def given(self) -> dict[str, Any]:
         return {f.name: v for f in fields(self) if (v := getattr(self, f.name)) is not None}
@@ -321,6 +350,8 @@ class PlaceOrderCommand:
     customer_id: int
     lines: Sequence[LineRequest]
     idempotency_key: str | None = None
+    # None: the customer's default address (or none, if the book is empty).
+    address_id: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -331,6 +362,29 @@ class PlacedOrder:
     order_id: int
     order: OrderView
     replayed: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewAddress:
+    recipient: str
+    line1: str
+    postal_code: str
+    city: str
+    country: str
+    label: str = ""
+    company: str = ""
+    line2: str = ""
+    phone: str = ""
+    is_default: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Invoice:
+    """An issued invoice as a document: its number, and the file."""
+
+    number: str
+    content: bytes
+    media_type: str
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,5 +1,6 @@
-"""Ordering use cases: place (all or nothing, idempotent with a key), read, list and cancel one's
-own orders; staff read, list and cancel anyone's."""
+"""Ordering use cases: place (all or nothing, idempotent with a key) or reorder, read, list and
+cancel one's own orders and read their invoices; staff read, list, move on (shipping invoices
+them) and cancel anyone's."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 
 from opply.application.dto import (
     CustomerView,
+    Invoice,
     OrderFilter,
     OrderView,
     Page,
@@ -18,15 +20,32 @@ from opply.application.dto import (
     view_of_order,
 )
 from opply.application.plain import from_plain, to_plain
-from opply.application.ports import Clock
+from opply.application.ports import Clock, InvoiceRenderer
 from opply.application.unit_of_work import UnitOfWork, WriteUnitOfWork, retried_if_nothing_kept
-from opply.domain.errors import IdempotencyKeyReused, OrderNotFound, RequestInProgress
-from opply.domain.model import IdempotencyRecord, Order, OrderStatus, check_line_requests
+from opply.domain.errors import (
+    IdempotencyKeyReused,
+    InvoiceNotIssued,
+    OrderNotFound,
+    RequestInProgress,
+    UnknownAddress,
+)
+from opply.domain.model import (
+    IdempotencyRecord,
+    LineRequest,
+    Order,
+    OrderStatus,
+    check_line_requests,
+    invoice_number,
+)
 
 
 def request_fingerprint(cmd: PlaceOrderCommand) -> str:
-    """Digest of what the order asks for; the same lines in another order are the same request."""
-    canonical = sorted((line.product_id, line.quantity) for line in cmd.lines)
+    """Digest of what the order asks for; the same lines in another order are the same request.
+    An order without an ``address_id`` digests as it did before addresses existed, so keys
+    taken before an upgrade keep answering the same."""
+    canonical: object = sorted((line.product_id, line.quantity) for line in cmd.lines)
+    if cmd.address_id is not None:
+        canonical = {"lines": canonical, "address_id": cmd.address_id}
     return hashlib.sha256(json.dumps(canonical).encode()).hexdigest()
 
 
@@ -51,6 +70,9 @@ class PlaceOrder:
                 replay = self._claim_or_replay(uow, cmd)
                 if replay is not None:
                     return replay
+            address = uow.addresses.for_order(cmd.customer_id, cmd.address_id)
+            if address is None and cmd.address_id is not None:
+                raise UnknownAddress(cmd.address_id)
             products = uow.products.get_for_update({line.product_id for line in cmd.lines})
             order = Order.place(
                 customer_id=cmd.customer_id,
@@ -58,6 +80,7 @@ class PlaceOrder:
                 products=products,
                 created_at=now,
                 currency=self._currency,
+                delivery_address=address.delivery() if address is not None else None,
             )
             uow.orders.add(order)
             assert order.id is not None
@@ -90,6 +113,40 @@ class PlaceOrder:
         # have the same names, so they read back the same.
         kept = from_plain(OrderView, record.response)
         return PlacedOrder(order_id=record.order_id, order=kept, replayed=True)
+
+
+class Reorder:
+    """Order again what one of one's orders held (same products and quantities, today's prices
+    and rules): a new order placed by ``PlaceOrder`` itself, Idempotency-Key included."""
+
+    def __init__(self, uow: UnitOfWork, place_order: PlaceOrder) -> None:
+        self._uow = uow
+        self._place_order = place_order
+
+    def __call__(
+        self,
+        customer_id: int,
+        order_id: int,
+        *,
+        address_id: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> PlacedOrder:
+        with self._uow.read() as reads:
+            # An order's lines never change, so reading them before placing is safe.
+            previous = reads.order(order_id, customer_id=customer_id)
+        if previous is None:
+            raise OrderNotFound(order_id)
+        return self._place_order(
+            PlaceOrderCommand(
+                customer_id=customer_id,
+                lines=[
+                    LineRequest(product_id=line.product_id, quantity=line.quantity)
+                    for line in previous.lines
+                ],
+                idempotency_key=idempotency_key,
+                address_id=address_id,
+            )
+        )
 
 
 class ListMyOrders:
@@ -186,7 +243,10 @@ class MoveOrder:
             if action is OrderAction.CANCEL:
                 order.cancel(uow.products.get_for_update(order.product_ids()), now)
             elif action is OrderAction.SHIP:
-                order.ship(now)
+                # The counter's row stays locked until the commit: shippers take turns, and a
+                # rollback gives the number back, so invoice numbers have no gaps.
+                number = uow.invoice_numbers.next(now.year)
+                order.ship(now, invoice_number=invoice_number(now.year, number))
             else:
                 order.deliver(now)
             customer = uow.users.get(order.customer_id)
@@ -194,3 +254,41 @@ class MoveOrder:
         assert customer is not None
         assert customer.id is not None
         return view_of_order(order, CustomerView(id=customer.id, username=customer.username))
+
+
+def _issued(view: OrderView | None, order_id: int, renderer: InvoiceRenderer) -> Invoice:
+    if view is None:
+        raise OrderNotFound(order_id)
+    if view.invoice_number is None:
+        raise InvoiceNotIssued(order_id)
+    return Invoice(
+        number=view.invoice_number,
+        content=renderer.render(view),
+        media_type=renderer.media_type,
+    )
+
+
+class GetMyInvoice:
+    """The invoice of one's own shipped order."""
+
+    def __init__(self, uow: UnitOfWork, renderer: InvoiceRenderer) -> None:
+        self._uow = uow
+        self._renderer = renderer
+
+    def __call__(self, customer_id: int, order_id: int) -> Invoice:
+        with self._uow.read() as reads:
+            view = reads.order(order_id, customer_id=customer_id)
+        return _issued(view, order_id, self._renderer)
+
+
+class GetInvoiceAsStaff:
+    """Any shipped order's invoice."""
+
+    def __init__(self, uow: UnitOfWork, renderer: InvoiceRenderer) -> None:
+        self._uow = uow
+        self._renderer = renderer
+
+    def __call__(self, order_id: int) -> Invoice:
+        with self._uow.read() as reads:
+            view = reads.order(order_id)
+        return _issued(view, order_id, self._renderer)

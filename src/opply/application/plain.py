@@ -12,6 +12,7 @@ walking the type hints for each value cost more than the rest of the read).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import types
@@ -31,8 +32,13 @@ def _datetime_text(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def _is_view(hint: Any) -> bool:
-    return isinstance(hint, type) and issubclass(hint, tuple) and hasattr(hint, "_fields")
+def _field_names(hint: Any) -> tuple[str, ...] | None:
+    """The fields of a view (a NamedTuple) or of a value object (a dataclass), else None."""
+    if isinstance(hint, type) and issubclass(hint, tuple) and hasattr(hint, "_fields"):
+        return tuple(hint._fields)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return tuple(f.name for f in dataclasses.fields(hint))
+    return None
 
 
 def _optional(convert: Convert) -> Convert:
@@ -56,11 +62,11 @@ def _writer(hint: Any) -> Convert:
     inner, optional = _inner(hint)
     if typing.get_origin(inner) is tuple:
         convert = _many(_writer(typing.get_args(inner)[0]))
-    elif _is_view(inner):
+    elif (names := _field_names(inner)) is not None:
         hints = typing.get_type_hints(inner)
-        fields = [(name, _writer(hints[name])) for name in inner._fields]
+        fields = [(name, _writer(hints[name])) for name in names]
         convert = lambda view: {  # noqa: E731
-            name: write(value) for (name, write), value in zip(fields, view, strict=True)
+            name: write(getattr(view, name)) for name, write in fields
         }
     elif inner is Decimal:
         convert = str
@@ -79,9 +85,9 @@ def _reader(hint: Any) -> Convert:
     if typing.get_origin(inner) is tuple:
         item = _reader(typing.get_args(inner)[0])
         convert: Convert = lambda values: tuple(item(value) for value in values)  # noqa: E731
-    elif _is_view(inner):
+    elif (names := _field_names(inner)) is not None:
         hints = typing.get_type_hints(inner)
-        fields = [(name, _reader(hints[name])) for name in inner._fields]
+        fields = [(name, _reader(hints[name])) for name in names]
         view_type = inner
         # Fields the data lacks take the view's defaults (data kept before they existed).
         convert = lambda data: view_type(  # noqa: E731
@@ -99,7 +105,8 @@ def _reader(hint: Any) -> Convert:
 
 
 def to_plain(view: Any) -> dict[str, Any]:
-    """A view (a NamedTuple of the application's views) as dicts, lists, strings, numbers."""
+    """A view (a NamedTuple of the application's views, holding NamedTuples and frozen
+    dataclasses) as dicts, lists, strings, numbers."""
     write: Convert = _writer(type(view))  # type: ignore[arg-type]  # a class is hashable
     plain: dict[str, Any] = write(view)
     return plain

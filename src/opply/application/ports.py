@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from opply.application.dto import RecordedEvent
+from opply.application.dto import OrderView, RecordedEvent
 from opply.domain.model import (
+    Address,
+    AddressBook,
     IdempotencyRecord,
     Order,
     Product,
@@ -58,6 +60,32 @@ class EventOutbox(Protocol):
     def add(self, events: Sequence[RecordedEvent]) -> None: ...
 
 
+class AddressRepository(Protocol):
+    def book_for_update(self, customer_id: int) -> AddressBook:
+        """The customer's whole book, with the customer locked until the unit of work ends:
+        every change to one book takes its turn, so exactly one address stays the default."""
+        ...
+
+    def add(self, address: Address) -> None:
+        """Store a new address of a book loaded here; it has its ``id`` after the commit."""
+        ...
+
+    def remove(self, address: Address) -> None: ...
+
+    def for_order(self, customer_id: int, address_id: int | None) -> Address | None:
+        """The customer's address ``address_id``, or their default when it is None; None if
+        there is no such address of theirs (or no default: an empty book)."""
+        ...
+
+
+class InvoiceCounter(Protocol):
+    def next(self, year: int) -> int:
+        """The next invoice number of ``year`` (1 for the first), taken in the current
+        transaction: concurrent takers wait for it to end, and a rollback gives it back, so
+        the numbers of committed invoices have no gaps and no repeats."""
+        ...
+
+
 class UserRepository(Protocol):
     def add(self, user: User) -> None: ...
 
@@ -98,6 +126,25 @@ class IdempotencyRepository(Protocol):
         ...
 
     def purge_older_than(self, cutoff: datetime) -> int: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Seller:
+    """Who sells, as every invoice names them (settings SELLER_NAME, SELLER_ADDRESS,
+    SELLER_VAT_ID)."""
+
+    name: str
+    address: str
+    vat_id: str
+
+
+class InvoiceRenderer(Protocol):
+    """An issued invoice as a file: a pure function of the order (and the seller), so the same
+    order always gives the same bytes."""
+
+    media_type: str
+
+    def render(self, order: OrderView) -> bytes: ...
 
 
 class PasswordHasher(Protocol):

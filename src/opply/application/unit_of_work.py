@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import NoReturn, ParamSpec, Protocol, Self, TypeVar
 
 from opply.application.dto import (
+    AddressView,
     Credentials,
     ExportFilter,
     ExportLine,
@@ -44,8 +45,10 @@ from opply.application.dto import (
     view_of_order,
 )
 from opply.application.ports import (
+    AddressRepository,
     EventOutbox,
     IdempotencyRepository,
+    InvoiceCounter,
     OrderRepository,
     ProductRepository,
     RefreshTokenRepository,
@@ -144,6 +147,14 @@ class ReadUnitOfWork(abc.ABC):
         reader that goes on from the last one it got sees every event exactly once."""
 
     @abc.abstractmethod
+    def addresses(self, customer_id: int) -> list[AddressView]:
+        """The customer's address book: the default first, then newest first."""
+
+    @abc.abstractmethod
+    def address(self, address_id: int, *, customer_id: int) -> AddressView | None:
+        """One address, only if it is that customer's."""
+
+    @abc.abstractmethod
     def user_access(self, user_id: int, *, login: str) -> UserAccess | None:
         """The caller check of every authenticated request, one small statement: the account's
         state, and whether the login (refresh token family) ``login`` has been revoked."""
@@ -193,6 +204,8 @@ class WriteUnitOfWork(abc.ABC):
     refresh_tokens: RefreshTokenRepository
     idempotency: IdempotencyRepository
     outbox: EventOutbox
+    addresses: AddressRepository
+    invoice_numbers: InvoiceCounter
 
     _active = False
 

@@ -287,3 +287,112 @@ class InvalidCursor(DomainError):
             "This is not a cursor of this feed: send back a next_after you were given, or "
             "omit after to start from the beginning"
         )
+
+
+# --- v1.2: ordering rules, addresses, invoices -------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuleBreach:
+    """One order line that breaks its product's minimum or case size."""
+
+    product_id: int
+    quantity: int
+    min_order_quantity: int
+    case_size: int
+
+
+class OrderingRulesBroken(DomainError):
+    """Lines below their product's minimum or not whole cases; ``breaches`` lists every one,
+    whichever rule it breaks (the class says which rule the answer is named after)."""
+
+    status = 422
+
+    def __init__(self, breaches: Sequence[RuleBreach]) -> None:
+        self.breaches = tuple(breaches)
+        super().__init__(
+            "; ".join(
+                f"Product {b.product_id}: {b.quantity} ordered, at least "
+                f"{b.min_order_quantity} in multiples of {b.case_size}"
+                for b in self.breaches
+            )
+        )
+
+
+class BelowMinimumQuantity(OrderingRulesBroken):
+    code = "below_minimum_quantity"
+    title = "Below the minimum order quantity"
+
+
+class NotACaseMultiple(OrderingRulesBroken):
+    code = "not_a_case_multiple"
+    title = "Not a multiple of the case size"
+
+
+class InvalidAddress(DomainError):
+    """A delivery address field outside its bounds."""
+
+    code = "invalid_address"
+    status = 422
+    title = "Invalid address"
+
+
+class InvalidCountry(DomainError):
+    code = "invalid_country"
+    status = 422
+    title = "Invalid country"
+
+    def __init__(self, country: str) -> None:
+        self.country = country
+        super().__init__(f"{country!r} is not an ISO 3166-1 alpha-2 country code")
+
+
+class AddressBookFull(DomainError):
+    code = "address_book_full"
+    status = 409
+    title = "Address book full"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"An address book holds at most {limit} addresses; delete one first")
+
+
+class DefaultAddressRequired(DomainError):
+    """``is_default: false`` on the default: the book would have none."""
+
+    code = "default_address_required"
+    status = 422
+    title = "Default address required"
+
+    def __init__(self, address_id: int) -> None:
+        self.address_id = address_id
+        super().__init__(
+            f"Address {address_id} is the default; make another address the default instead"
+        )
+
+
+class AddressNotFound(NotFound):
+    def __init__(self, address_id: int) -> None:
+        self.address_id = address_id
+        super().__init__(f"Address {address_id} does not exist")
+
+
+class UnknownAddress(DomainError):
+    """An order sent to an address that is not in the caller's book."""
+
+    code = "unknown_address"
+    status = 422
+    title = "Unknown address"
+
+    def __init__(self, address_id: int) -> None:
+        self.address_id = address_id
+        super().__init__(f"Address {address_id} is not in your address book")
+
+
+class InvoiceNotIssued(DomainError):
+    code = "invoice_not_issued"
+    status = 409
+    title = "Invoice not issued"
+
+    def __init__(self, order_id: int) -> None:
+        self.order_id = order_id
+        super().__init__(f"Order {order_id} has no invoice yet: it is issued when it ships")

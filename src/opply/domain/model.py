@@ -11,22 +11,31 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, ClassVar
 
+import pycountry
+
 from opply.domain.errors import (
+    AddressBookFull,
+    BelowMinimumQuantity,
+    DefaultAddressRequired,
     DuplicateProductLine,
     EmptyOrder,
+    InvalidAddress,
+    InvalidCountry,
     InvalidName,
     InvalidPrice,
     InvalidProductField,
     InvalidQuantity,
     InvalidSku,
     InvalidStatusTransition,
+    NotACaseMultiple,
     OrderNotCancellable,
     OutOfStock,
+    RuleBreach,
     Shortage,
     UnknownProducts,
 )
@@ -45,6 +54,7 @@ MAX_UNIT_LENGTH = 32
 DEFAULT_UNIT = "unit"
 MAX_DESCRIPTION_LENGTH = 2000
 MAX_VAT_RATE = Decimal("100.00")
+MAX_ORDERING_RULE = 10_000  # a minimum order quantity or a case size
 ZERO = Decimal("0.00")
 
 
@@ -162,6 +172,33 @@ def validate_stock(quantity: int) -> int:
     return quantity
 
 
+def _ordering_rule(what: str) -> Callable[[int], int]:
+    def check(value: int) -> int:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not 1 <= value <= MAX_ORDERING_RULE
+        ):
+            raise InvalidProductField(
+                f"{what} must be a whole number from 1 to {MAX_ORDERING_RULE}, got {value!r}"
+            )
+        return value
+
+    return check
+
+
+validate_min_order_quantity = _ordering_rule("Minimum order quantity")
+validate_case_size = _ordering_rule("Case size")
+
+
+def check_ordering_rules(min_order_quantity: int, case_size: int) -> None:
+    if min_order_quantity % case_size:
+        raise InvalidProductField(
+            f"Minimum order quantity ({min_order_quantity}) must be a multiple of the case "
+            f"size ({case_size})"
+        )
+
+
 def _positive_quantity(quantity: int, what: str) -> int:
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
         raise InvalidQuantity(f"{what} must be a whole number of at least 1, got {quantity!r}")
@@ -177,6 +214,9 @@ class Product:
     unit: str = DEFAULT_UNIT
     description: str = ""
     vat_rate: Decimal = ZERO
+    # A line must order at least ``min_order_quantity``, in whole cases of ``case_size``.
+    min_order_quantity: int = 1
+    case_size: int = 1
     id: int | None = None
 
     # What staff may change with ``update``, and the rule each new value must pass.
@@ -187,11 +227,14 @@ class Product:
         "unit": validate_unit,
         "description": validate_description,
         "vat_rate": validate_vat_rate,
+        "min_order_quantity": validate_min_order_quantity,
+        "case_size": validate_case_size,
     }
 
     def __post_init__(self) -> None:
         for name, check in self.EDITABLE.items():
             setattr(self, name, check(getattr(self, name)))
+        check_ordering_rules(self.min_order_quantity, self.case_size)
         if self.sku is not None:
             self.sku = validate_sku(self.sku, self.id)
         elif self.id is not None:
@@ -204,12 +247,27 @@ class Product:
         unknown = changes.keys() - self.EDITABLE.keys() - {"sku"}
         if unknown:
             raise TypeError(f"not editable: {', '.join(sorted(unknown))}")
-        checked = {
+        checked: dict[str, Any] = {
             name: validate_sku(value, self.id) if name == "sku" else self.EDITABLE[name](value)
             for name, value in changes.items()
         }
+        check_ordering_rules(
+            checked.get("min_order_quantity", self.min_order_quantity),
+            checked.get("case_size", self.case_size),
+        )
         for name, value in checked.items():
             setattr(self, name, value)
+
+    def breach(self, quantity: int) -> RuleBreach | None:
+        """What ``quantity`` breaks of this product's minimum and case size, if anything."""
+        if quantity >= self.min_order_quantity and quantity % self.case_size == 0:
+            return None
+        return RuleBreach(
+            product_id=self.id or 0,
+            quantity=quantity,
+            min_order_quantity=self.min_order_quantity,
+            case_size=self.case_size,
+        )
 
     def can_take(self, quantity: int) -> bool:
         return 0 < quantity <= self.quantity_in_stock
@@ -310,6 +368,22 @@ class LineRequest:
     quantity: int
 
 
+def check_ordering_rules_of_lines(
+    requests: Sequence[LineRequest], products: Mapping[int, Product]
+) -> None:
+    """Every line at least its product's minimum and in whole cases; every breach is listed.
+    Breaking a minimum names the answer, as the one a buyer must fix first."""
+    breaches = [
+        breach
+        for r in requests
+        if (breach := products[r.product_id].breach(r.quantity)) is not None
+    ]
+    if any(b.quantity < b.min_order_quantity for b in breaches):
+        raise BelowMinimumQuantity(breaches)
+    if breaches:
+        raise NotACaseMultiple(breaches)
+
+
 def check_line_requests(requests: Sequence[LineRequest]) -> None:
     """Shape rules of an order, checked before any stock is touched."""
     if not requests:
@@ -341,6 +415,10 @@ class Order:
     shipped_at: datetime | None = None
     delivered_at: datetime | None = None
     cancelled_at: datetime | None = None
+    # Where it goes, copied from the address book when placed (None: the book was empty).
+    delivery_address: DeliveryAddress | None = None
+    # Given when it ships (``invoice_number``), never changed after.
+    invoice_number: str | None = None
     id: int | None = None
     # What happened to it in this unit of work and is not yet written down (never stored as is:
     # the unit of work takes them on commit).
@@ -363,16 +441,19 @@ class Order:
         products: Mapping[int, Product],
         created_at: datetime,
         currency: str,
+        delivery_address: DeliveryAddress | None = None,
     ) -> Order:
         """Take stock for every line or for none: all shortages are reported together.
 
         ``products`` must hold every requested product (locked by the caller where the storage
-        needs it); a missing one is an ``UnknownProducts`` error.
+        needs it); a missing one is an ``UnknownProducts`` error. Then every line must meet
+        its product's minimum and case size, then the stock must suffice.
         """
         check_line_requests(requests)
         missing = [r.product_id for r in requests if r.product_id not in products]
         if missing:
             raise UnknownProducts(missing)
+        check_ordering_rules_of_lines(requests, products)
         shortages = [
             Shortage(
                 product_id=r.product_id,
@@ -400,7 +481,13 @@ class Order:
                     quantity=req.quantity,
                 )
             )
-        order = cls(customer_id=customer_id, created_at=created_at, currency=currency, lines=lines)
+        order = cls(
+            customer_id=customer_id,
+            created_at=created_at,
+            currency=currency,
+            lines=lines,
+            delivery_address=delivery_address,
+        )
         order.events.append(OrderPlaced(occurred_at=created_at))
         return order
 
@@ -413,9 +500,11 @@ class Order:
         setattr(self, f"{to.value}_at", at)
         self.events.append(EVENT_OF_STATUS[to](occurred_at=at))
 
-    def ship(self, at: datetime) -> None:
-        """Placed -> shipped: the goods have left the warehouse."""
+    def ship(self, at: datetime, *, invoice_number: str) -> None:
+        """Placed -> shipped: the goods have left the warehouse, and the order is invoiced
+        (``invoice_number``: the next of the shipping year, see ``invoice_number``)."""
         self._move(OrderStatus.SHIPPED, at)
+        self.invoice_number = invoice_number
 
     def deliver(self, at: datetime) -> None:
         """Shipped -> delivered."""
@@ -431,6 +520,150 @@ class Order:
 
     def product_ids(self) -> set[int]:
         return {line.product_id for line in self.lines}
+
+
+def invoice_number(year: int, counter: int) -> str:
+    """``INV-2026-000042``: the year of shipping and that year's counter, from 1, no gaps."""
+    return f"INV-{year}-{counter:06d}"
+
+
+# --- delivery addresses -------------------------------------------------------------------------
+
+MAX_ADDRESSES = 20
+# Each field's bounds: (least, most) characters.
+ADDRESS_LIMITS: dict[str, tuple[int, int]] = {
+    "label": (0, 64),
+    "recipient": (1, 128),
+    "company": (0, 128),
+    "line1": (1, 128),
+    "line2": (0, 128),
+    "postal_code": (1, 16),
+    "city": (1, 64),
+    "country": (2, 2),
+    "phone": (0, 32),
+}
+PHONE_RE = re.compile(r"^[0-9 +()\-]*$")
+
+
+def validate_country(code: str) -> str:
+    """An ISO 3166-1 alpha-2 code that exists, in any case; upper case back."""
+    if not isinstance(code, str) or len(code) != 2 or not code.isascii() or not code.isalpha():
+        raise InvalidCountry(str(code))
+    if pycountry.countries.get(alpha_2=code.upper()) is None:
+        raise InvalidCountry(code)
+    return code.upper()
+
+
+def validate_address_field(name: str, value: str) -> str:
+    if name == "country":
+        return validate_country(value)
+    least, most = ADDRESS_LIMITS[name]
+    if not isinstance(value, str):
+        raise InvalidAddress(f"{name} must be text, got {value!r}")
+    cleaned = value.strip()
+    if not least <= len(cleaned) <= most:
+        raise InvalidAddress(f"{name} must be {least} to {most} characters")
+    if name == "phone" and not PHONE_RE.fullmatch(cleaned):
+        raise InvalidAddress("phone may hold only digits, spaces and + ( ) -")
+    return cleaned
+
+
+@dataclass(frozen=True)  # not kw_only: the ORM builds it from its columns, in field order
+class DeliveryAddress:
+    """Where an order goes: the address as it was when the order was placed."""
+
+    recipient: str
+    company: str
+    line1: str
+    line2: str
+    postal_code: str
+    city: str
+    country: str
+    phone: str
+
+
+DELIVERY_FIELDS = tuple(f.name for f in fields(DeliveryAddress))
+
+
+@dataclass(eq=False, kw_only=True)
+class Address:
+    """One address of a customer's book. Its fields are checked by ``AddressBook``, which
+    also keeps exactly one of the book's addresses the default."""
+
+    customer_id: int
+    recipient: str
+    line1: str
+    postal_code: str
+    city: str
+    country: str
+    label: str = ""
+    company: str = ""
+    line2: str = ""
+    phone: str = ""
+    is_default: bool = False
+    id: int | None = None
+
+    EDITABLE: ClassVar[tuple[str, ...]] = tuple(ADDRESS_LIMITS)
+
+    def __post_init__(self) -> None:
+        for name in self.EDITABLE:
+            setattr(self, name, validate_address_field(name, getattr(self, name)))
+
+    def delivery(self) -> DeliveryAddress:
+        """The copy an order keeps."""
+        return DeliveryAddress(**{name: getattr(self, name) for name in DELIVERY_FIELDS})
+
+
+@dataclass(eq=False, kw_only=True)
+class AddressBook:
+    """A customer's addresses: at most ``MAX_ADDRESSES``, and exactly one the default whenever
+    there is any. Loaded with the customer locked, so concurrent changes take turns."""
+
+    customer_id: int
+    addresses: list[Address]
+
+    def find(self, address_id: int) -> Address | None:
+        return next((a for a in self.addresses if a.id == address_id), None)
+
+    @property
+    def default(self) -> Address | None:
+        return next((a for a in self.addresses if a.is_default), None)
+
+    def add(self, address: Address, *, make_default: bool = False) -> None:
+        """The first address is the default; a later one only when asked."""
+        if len(self.addresses) >= MAX_ADDRESSES:
+            raise AddressBookFull(MAX_ADDRESSES)
+        address.is_default = False
+        self.addresses.append(address)
+        if make_default or self.default is None:
+            self._make_default(address)
+
+    def update(self, address: Address, changes: Mapping[str, Any]) -> None:
+        """Change the fields given (all checked before any is applied); ``is_default: True``
+        moves the default here, ``False`` is refused on the default."""
+        changes = dict(changes)
+        make_default = changes.pop("is_default", None)
+        unknown = changes.keys() - set(Address.EDITABLE)
+        if unknown:
+            raise TypeError(f"not editable: {', '.join(sorted(unknown))}")
+        if make_default is False and address.is_default:
+            raise DefaultAddressRequired(address.id or 0)
+        checked = {name: validate_address_field(name, v) for name, v in changes.items()}
+        for name, value in checked.items():
+            setattr(address, name, value)
+        if make_default:
+            self._make_default(address)
+
+    def remove(self, address: Address) -> None:
+        """Out of the book; if it was the default, the most recently added one left is."""
+        self.addresses.remove(address)
+        if address.is_default and self.addresses:
+            newest = max(self.addresses, key=lambda a: a.id or 0)
+            self._make_default(newest)
+
+    def _make_default(self, address: Address) -> None:
+        for other in self.addresses:
+            other.is_default = other is address
 
 
 @dataclass(eq=False, kw_only=True)

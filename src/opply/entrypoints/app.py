@@ -30,10 +30,20 @@ def wired_modules() -> list[ModuleType]:
     from opply.entrypoints.admin import products as admin_products
     from opply.entrypoints.admin import site as admin_site
     from opply.entrypoints.admin import users as admin_users
-    from opply.entrypoints.api import account, auth, health, orders, products, security, staff
+    from opply.entrypoints.api import (
+        account,
+        addresses,
+        auth,
+        health,
+        orders,
+        products,
+        security,
+        staff,
+    )
 
     return [
         account,
+        addresses,
         staff,
         auth,
         health,

@@ -214,6 +214,37 @@ def _text(name: str, default: str) -> str:
     return os.environ.get(name, "").strip() or default
 
 
+# The seller every invoice names. Production must say who it is; elsewhere these stand in.
+SELLER_VARIABLES = ("SELLER_NAME", "SELLER_ADDRESS", "SELLER_VAT_ID")
+EXAMPLE_SELLER = {
+    "SELLER_NAME": "Opply Demo GmbH",
+    "SELLER_ADDRESS": "Musterstraße 1\n10115 Berlin\nGermany",
+    "SELLER_VAT_ID": "DE000000000",
+}
+
+
+def _seller(env: str) -> dict[str, str]:
+    """SELLER_NAME, SELLER_ADDRESS (lines separated by newlines, or by ``\\n``) and
+    SELLER_VAT_ID; production refuses to start without any of them."""
+    given = {name: os.environ.get(name, "").strip() for name in SELLER_VARIABLES}
+    missing = [name for name, value in given.items() if not value]
+    if missing and env == "production":
+        raise ConfigError(
+            f"{', '.join(missing)} must be set in production: every invoice names the seller "
+            "(SELLER_NAME, SELLER_ADDRESS with its lines separated by \\n, SELLER_VAT_ID)"
+        )
+    found = {name: value or EXAMPLE_SELLER[name] for name, value in given.items()}
+    found["SELLER_ADDRESS"] = found["SELLER_ADDRESS"].replace("\\n", "\n")
+    return found
+
+
+def _invoice_font() -> str | None:
+    raw = os.environ.get("INVOICE_FONT", "").strip()
+    if raw and not Path(raw).is_file():
+        raise ConfigError(f"INVOICE_FONT names {raw!r}, which is not a file")
+    return raw or None
+
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -250,6 +281,12 @@ class Settings:
     # sales are days in this IANA time zone.
     low_stock_threshold: int = 10
     shop_timezone: str = "UTC"
+    # The seller on every invoice (production sets them; elsewhere the examples stand in).
+    seller_name: str = EXAMPLE_SELLER["SELLER_NAME"]
+    seller_address: str = EXAMPLE_SELLER["SELLER_ADDRESS"].replace("\\n", "\n")
+    seller_vat_id: str = EXAMPLE_SELLER["SELLER_VAT_ID"]
+    # A TrueType font for invoices; None: the one the package ships (DejaVu Sans).
+    invoice_font: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -289,6 +326,7 @@ class Settings:
         currency = os.environ.get("CURRENCY", "EUR").strip().upper()
         if len(currency) != 3 or not currency.isalpha():
             raise ConfigError(f"CURRENCY must be a three-letter ISO 4217 code, got {currency!r}")
+        seller = _seller(env)
         origins = tuple(
             o.strip() for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip()
         )
@@ -319,4 +357,8 @@ class Settings:
             refresh_rate_limit=_text("REFRESH_RATE_LIMIT", "30/minute"),
             low_stock_threshold=_non_negative("LOW_STOCK_THRESHOLD", 10),
             shop_timezone=_shop_timezone(),
+            seller_name=seller["SELLER_NAME"],
+            seller_address=seller["SELLER_ADDRESS"],
+            seller_vat_id=seller["SELLER_VAT_ID"],
+            invoice_font=_invoice_font(),
         )

@@ -16,10 +16,12 @@ from dependency_injector import containers, providers
 
 from opply.adapters.clock import SystemClock
 from opply.adapters.database import make_engine, make_read_engine, make_session_factory
+from opply.adapters.invoice_pdf import FpdfInvoiceRenderer
 from opply.adapters.passwords import Argon2PasswordHasher
 from opply.adapters.sql_uow import SqlUnitOfWork
 from opply.adapters.tokens import JwtTokenService
-from opply.application import auth, dashboard, events, orders, products, users
+from opply.application import addresses, auth, dashboard, events, orders, products, users
+from opply.application.ports import Seller
 
 
 class Container(containers.DeclarativeContainer):
@@ -86,6 +88,27 @@ class Container(containers.DeclarativeContainer):
     get_order_as_staff = providers.Singleton(orders.GetOrderAsStaff, uow=uow)
     move_order = providers.Singleton(orders.MoveOrder, uow=uow, clock=clock)
     read_my_events = providers.Singleton(events.ReadMyEvents, uow=uow)
+    reorder = providers.Singleton(orders.Reorder, uow=uow, place_order=place_order)
+    invoice_renderer = providers.Singleton(
+        FpdfInvoiceRenderer,
+        seller=providers.Singleton(
+            Seller,
+            name=settings.provided.seller_name,
+            address=settings.provided.seller_address,
+            vat_id=settings.provided.seller_vat_id,
+        ),
+        font_path=settings.provided.invoice_font,
+    )
+    get_my_invoice = providers.Singleton(orders.GetMyInvoice, uow=uow, renderer=invoice_renderer)
+    get_invoice_as_staff = providers.Singleton(
+        orders.GetInvoiceAsStaff, uow=uow, renderer=invoice_renderer
+    )
+
+    list_my_addresses = providers.Singleton(addresses.ListMyAddresses, uow=uow)
+    get_my_address = providers.Singleton(addresses.GetMyAddress, uow=uow)
+    add_address = providers.Singleton(addresses.AddAddress, uow=uow)
+    update_address = providers.Singleton(addresses.UpdateAddress, uow=uow)
+    delete_address = providers.Singleton(addresses.DeleteAddress, uow=uow)
 
     create_user = providers.Singleton(users.CreateUser, uow=uow, hasher=password_hasher)
     set_password = providers.Singleton(

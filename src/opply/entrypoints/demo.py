@@ -80,12 +80,23 @@ CATALOGUE: list[tuple[str, str, str, str, str, str, int]] = [
 ]
 
 
+# Ordering rules of a few products, by SKU: (min_order_quantity, case_size). Oat milk comes in
+# cases of 12 cartons sold as one unit, so by the case; the rest are sold by the unit.
+ORDERING_RULES: dict[str, tuple[int, int]] = {
+    "YST-DR-500": (10, 10),  # dried yeast, in boxes of 10 packs
+    "BKG-PW-01": (6, 6),  # baking powder, 6 tubs a carton
+    "VNL-EX-01": (2, 2),  # vanilla extract, bottles in pairs
+    "SEA-SL-05": (4, 2),  # sea salt: at least 4 bags, in pairs
+}
+
+
 def load_demo(container: Container) -> Iterator[str]:
     everything = PageRequest(page=1, page_size=len(CATALOGUE) + 10_000)
     existing = {p.name for p in container.list_products()(ProductFilter(), everything).items}
     added = 0
     for sku, name, description, unit, price, vat_rate, stock in CATALOGUE:
         if name not in existing:
+            min_order_quantity, case_size = ORDERING_RULES.get(sku, (1, 1))
             container.create_product()(
                 NewProduct(
                     sku=sku,
@@ -95,6 +106,8 @@ def load_demo(container: Container) -> Iterator[str]:
                     price=Decimal(price),
                     vat_rate=Decimal(vat_rate),
                     quantity_in_stock=stock,
+                    min_order_quantity=min_order_quantity,
+                    case_size=case_size,
                 )
             )
             added += 1

@@ -1,4 +1,4 @@
-"""Admin order pages: every customer's orders, one order, cancel."""
+"""Admin order pages: every customer's orders, one order (with its invoice), its moves."""
 
 from __future__ import annotations
 
@@ -9,15 +9,23 @@ from flask import render_template, request, url_for
 
 from opply.application.dashboard import ExportOrders
 from opply.application.dto import PageRequest
-from opply.application.orders import GetOrderAsStaff, ListAllOrders, MoveOrder, OrderAction
+from opply.application.orders import (
+    GetInvoiceAsStaff,
+    GetOrderAsStaff,
+    ListAllOrders,
+    MoveOrder,
+    OrderAction,
+)
 from opply.domain.model import OrderStatus
 from opply.entrypoints.admin.site import PAGE_SIZE, act, bp, page_number, pager, text_arg
+from opply.entrypoints.api.orders import invoice_response
 from opply.entrypoints.container import Container
 
 list_all_orders: ListAllOrders = Provide[Container.list_all_orders]
 get_order_as_staff: GetOrderAsStaff = Provide[Container.get_order_as_staff]
 move_order: MoveOrder = Provide[Container.move_order]
 export_orders: ExportOrders = Provide[Container.export_orders]
+get_invoice_as_staff: GetInvoiceAsStaff = Provide[Container.get_invoice_as_staff]
 
 STATUSES = [s.value for s in OrderStatus]
 
@@ -43,6 +51,12 @@ def orders() -> Any:
 @bp.route("/orders/<int:order_id>/")
 def order_detail(order_id: int) -> Any:
     return render_template("admin/order_detail.html", order=get_order_as_staff(order_id))
+
+
+@bp.route("/orders/<int:order_id>/invoice.pdf")
+def order_invoice(order_id: int) -> Any:
+    """The invoice as the staff API sends it (the same file, by the same use case)."""
+    return invoice_response(get_invoice_as_staff(order_id))
 
 
 DONE = {

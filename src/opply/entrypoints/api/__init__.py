@@ -49,11 +49,20 @@ token rules) is `docs/api.md` in the project.
 
 
 def init_api(app: Flask) -> OpplyApi:
-    from opply.entrypoints.api import account, auth, docs, health, orders, products, staff
+    from opply.entrypoints.api import (
+        account,
+        addresses,
+        auth,
+        docs,
+        health,
+        orders,
+        products,
+        staff,
+    )
 
     app.config.update(
         API_TITLE="Opply API",
-        API_VERSION="1.1.0",
+        API_VERSION="1.2.0",
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
@@ -82,5 +91,6 @@ def init_api(app: Flask) -> OpplyApi:
     register_headers(api.spec)
     for blueprint in (health.blp, auth.blp, account.blp, products.blp, orders.blp, staff.blp):
         api.register_blueprint(blueprint)
+    api.register_blueprint(addresses.blp)
     app.register_blueprint(docs.docs_assets)
     return api

@@ -67,6 +67,12 @@ RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
         "required": False,
         "schema": {"type": "string", "example": "10;w=60, 30;w=60"},
     },
+    "Content-Disposition": {
+        "description": "The file's name, to save it under: `inline; "
+        'filename="INV-2026-000042.pdf"`.',
+        "required": True,
+        "schema": {"type": "string", "example": 'inline; filename="INV-2026-000042.pdf"'},
+    },
     "Allow": {
         "description": "The methods the path answers.",
         "required": True,

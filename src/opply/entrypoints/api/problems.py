@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import asdict
 from typing import Any, ClassVar
 
 import marshmallow as ma
@@ -210,6 +211,11 @@ class ProblemErrorSchema(ma.Schema):
     product_id = ma.fields.Integer(metadata={"description": "The order line's", "example": 7})
     requested = ma.fields.Integer(metadata={"example": 5})
     available = ma.fields.Integer(metadata={"description": "In stock now", "example": 2})
+    quantity = ma.fields.Integer(metadata={"description": "The line's quantity", "example": 7})
+    min_order_quantity = ma.fields.Integer(
+        metadata={"description": "The product's minimum", "example": 12}
+    )
+    case_size = ma.fields.Integer(metadata={"description": "The product's case size", "example": 6})
 
 
 class ProblemSchema(ma.Schema):
@@ -256,6 +262,10 @@ def domain_problem(error: de.DomainError) -> Response:
         ]
     elif isinstance(error, de.UnknownProducts | de.DuplicateProductLine):
         errors = [{"product_id": pid, "message": error.detail} for pid in error.product_ids]
+    elif isinstance(error, de.OrderingRulesBroken):
+        errors = [asdict(breach) for breach in error.breaches]
+    elif isinstance(error, de.InvalidCountry):
+        errors = [{"field": "country", "location": "json", "message": error.detail}]
     # The headers added here are the ones ``headers_sent`` documents.
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="opply"'

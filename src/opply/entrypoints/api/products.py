@@ -43,15 +43,9 @@ from opply.entrypoints.container import Container
 
 blp = Blueprint("products", __name__, url_prefix="/api/v1/products", description="The catalogue")
 
+# Every field's example, from the schema's declarations.
 PRODUCT_EXAMPLE = {
-    "id": 7,
-    "sku": "OAT-FL-25",
-    "name": "Oat flour 25kg",
-    "description": "Fine-milled, gluten-free",
-    "unit": "bag",
-    "price": "12.50",
-    "vat_rate": "7.00",
-    "quantity_in_stock": 40,
+    name: field.metadata["example"] for name, field in ProductSchema().dump_fields.items()
 }
 
 list_products: ListProducts = Provide[Container.list_products]

@@ -20,17 +20,21 @@ from opply.application.events import DEFAULT_FEED_LIMIT, MAX_CURSOR_LENGTH, MAX_
 from opply.application.passwords import MAX_PASSWORD_LENGTH
 from opply.application.users import MAX_USERNAME_LENGTH
 from opply.domain.model import (
+    ADDRESS_LIMITS,
     CENT,
     DEFAULT_UNIT,
     EVENT_OF_STATUS,
+    MAX_ADDRESSES,
     MAX_DESCRIPTION_LENGTH,
     MAX_LINE_QUANTITY,
     MAX_NAME_LENGTH,
     MAX_ORDER_LINES,
+    MAX_ORDERING_RULE,
     MAX_SKU_LENGTH,
     MAX_STOCK,
     MAX_UNIT_LENGTH,
     MAX_VAT_RATE,
+    PHONE_RE,
     SKU_RE,
     OrderStatus,
 )
@@ -109,6 +113,7 @@ class UtcDateTime(ma.fields.DateTime):
 # The path parameters' descriptions (the routes' converters give their type and bounds).
 PRODUCT_ID = [{"in": "path", "name": "product_id", "description": "The product's id"}]
 ORDER_ID = [{"in": "path", "name": "order_id", "description": "The order's id"}]
+ADDRESS_ID = [{"in": "path", "name": "address_id", "description": "The address's id"}]
 
 
 def _id_field(**kwargs: Any) -> ma.fields.Integer:
@@ -190,6 +195,14 @@ class ProductSchema(ViewSchema):
         required=True, metadata={"example": "7.00", "description": "VAT, a percentage"}
     )
     quantity_in_stock = ma.fields.Integer(required=True, metadata={"example": 40})
+    min_order_quantity = ma.fields.Integer(
+        required=True,
+        metadata={"example": 2, "description": "A line orders at least this many units"},
+    )
+    case_size = ma.fields.Integer(
+        required=True,
+        metadata={"example": 2, "description": "A line orders whole cases: a multiple of this"},
+    )
 
 
 _name_length = validate.Length(min=1, max=MAX_NAME_LENGTH)
@@ -202,7 +215,37 @@ _sku = validate.Regexp(
 )
 _unit_length = validate.Length(min=1, max=MAX_UNIT_LENGTH)
 _description_length = validate.Length(max=MAX_DESCRIPTION_LENGTH)
-PRODUCT_FIELDS = "name, sku, description, unit, price, vat_rate, quantity_in_stock"
+_ordering_rule = validate.Range(
+    min=1, max=MAX_ORDERING_RULE, error="Must be a whole number from {min} to {max}."
+)
+PRODUCT_FIELDS = (
+    "name, sku, description, unit, price, vat_rate, quantity_in_stock, min_order_quantity, "
+    "case_size"
+)
+
+
+def _min_order_quantity(example: int, description: str = "") -> ma.fields.Integer:
+    return ma.fields.Integer(
+        strict=True,
+        validate=_ordering_rule,
+        metadata={
+            "example": example,
+            "label": "Minimum order quantity",
+            "description": f"A multiple of case_size{description}",
+        },
+    )
+
+
+def _case_size(example: int, description: str = "") -> ma.fields.Integer:
+    return ma.fields.Integer(
+        strict=True,
+        validate=_ordering_rule,
+        metadata={
+            "example": example,
+            "label": "Case size",
+            "description": f"Units a line orders in multiples of{description}",
+        },
+    )
 
 
 class ProductCreateSchema(StrictSchema):
@@ -256,6 +299,8 @@ class ProductCreateSchema(StrictSchema):
         metadata={"example": 40, "label": "Stock to start with", "description": "Default: 0"},
         validate=_stock_range,
     )
+    min_order_quantity = _min_order_quantity(2, ". Default: 1")
+    case_size = _case_size(2, ". Default: 1")
 
 
 class ProductPatchSchema(StrictSchema):
@@ -274,6 +319,8 @@ class ProductPatchSchema(StrictSchema):
     quantity_in_stock = ma.fields.Integer(
         strict=True, metadata={"example": 35}, validate=_stock_range
     )
+    min_order_quantity = _min_order_quantity(2)
+    case_size = _case_size(2)
 
     @ma.validates_schema
     def _not_empty(self, data: dict[str, Any], **_: Any) -> None:
@@ -323,6 +370,13 @@ class PageEnvelope:
     results: Any
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ListEnvelope:
+    """A whole (short) list as the contract sends it: ``{"results": [...]}``."""
+
+    results: Any
+
+
 def _page_link(path: str, page: int) -> ma.fields.String:
     return ma.fields.String(
         required=True,
@@ -361,6 +415,13 @@ class OrderCreateSchema(StrictSchema):
         validate=validate.Length(min=1, max=MAX_ORDER_LINES),
         metadata={"description": "1 to 100 lines, one per product"},
     )
+    address_id = _id_field(
+        metadata={
+            "example": 3,
+            "description": "Where it goes: one of your addresses. Default: your default "
+            "address (none while your address book is empty)",
+        }
+    )
 
     @ma.validates_schema
     def _one_line_per_product(self, data: dict[str, Any], **_: Any) -> None:
@@ -372,6 +433,16 @@ class OrderCreateSchema(StrictSchema):
                 f"{', '.join(map(str, repeated))}",
                 field_name="lines",
             )
+
+
+class ReorderSchema(StrictSchema):
+    address_id = _id_field(
+        metadata={
+            "example": 3,
+            "description": "Where it goes: one of your addresses. Default: your default "
+            "address (none while your address book is empty)",
+        }
+    )
 
 
 class IdempotencyHeaderSchema(QuerySchema):
@@ -421,6 +492,19 @@ def _moment(example: str | None, description: str) -> UtcDateTime:
     )
 
 
+class DeliveryAddressSchema(ViewSchema):
+    recipient = ma.fields.String(required=True, metadata={"example": "Jane Baker"})
+    company = ma.fields.String(required=True, metadata={"example": "Baker & Co"})
+    line1 = ma.fields.String(required=True, metadata={"example": "12 Mill Lane"})
+    line2 = ma.fields.String(required=True, metadata={"example": ""})
+    postal_code = ma.fields.String(required=True, metadata={"example": "EC1A 1BB"})
+    city = ma.fields.String(required=True, metadata={"example": "London"})
+    country = ma.fields.String(
+        required=True, metadata={"example": "GB", "description": "ISO 3166-1 alpha-2"}
+    )
+    phone = ma.fields.String(required=True, metadata={"example": "+44 20 7946 0000"})
+
+
 class OrderSchema(ViewSchema):
     id = ma.fields.Integer(required=True, metadata={"example": 31})
     status = ma.fields.String(
@@ -442,6 +526,23 @@ class OrderSchema(ViewSchema):
     total = Money(
         required=True,
         metadata={"example": "40.13", "description": "subtotal + vat_total: what is paid"},
+    )
+    delivery_address = ma.fields.Nested(
+        DeliveryAddressSchema,
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "Where it goes, copied when it was placed; null if the address "
+            "book was empty"
+        },
+    )
+    invoice_number = ma.fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "example": None,
+            "description": "INV-<year>-<6 digits>, given when it ships; null until then",
+        },
     )
 
 
@@ -541,6 +642,89 @@ class EventFeedQuerySchema(QuerySchema):
         validate=validate.Range(min=1, max=MAX_FEED_LIMIT),
         metadata={"description": "Events per answer, 1 to 100 (default 50)"},
     )
+
+
+# --- addresses ------------------------------------------------------------------------------
+
+
+# An address as its book shows it: the delivery address's fields, between its id and label and
+# whether it is the default.
+AddressSchema = ViewSchema.from_dict(
+    {
+        "id": ma.fields.Integer(required=True, metadata={"example": 3}),
+        "label": ma.fields.String(required=True, metadata={"example": "Warehouse"}),
+        **DeliveryAddressSchema._declared_fields,
+        "is_default": ma.fields.Boolean(required=True, metadata={"example": True}),
+    },
+    name="Address",
+)
+
+
+class AddressListSchema(ViewSchema):
+    results = ma.fields.List(
+        ma.fields.Nested(AddressSchema),
+        required=True,
+        metadata={"description": f"The default first, then newest first; at most {MAX_ADDRESSES}"},
+    )
+
+
+_phone = validate.Regexp(PHONE_RE, error="Must hold only digits, spaces and + ( ) -.")
+_country = validate.Regexp(
+    re.compile(r"^[A-Za-z]{2}$"), error="Must be an ISO 3166-1 alpha-2 code, e.g. GB."
+)
+
+
+def _address_field(name: str, example: str, required: bool, **extra: Any) -> ma.fields.String:
+    least, most = ADDRESS_LIMITS[name]
+    validators: list[Any] = [validate.Length(min=least, max=most)]
+    if name == "phone":
+        validators.append(_phone)
+    if name == "country":
+        validators = [_country]
+    return ma.fields.String(
+        required=required,
+        validate=validators,
+        metadata={"example": example, **extra},
+    )
+
+
+def _address_fields(required: bool) -> dict[str, ma.fields.Field[Any]]:
+    """The fields a client sends, with their bounds (the domain's ``ADDRESS_LIMITS``)."""
+    default = {} if required else {"description": 'Default: ""'}
+    return {
+        "label": _address_field("label", "Warehouse", False, **default),
+        "recipient": _address_field("recipient", "Jane Baker", required),
+        "company": _address_field("company", "Baker & Co", False, **default),
+        "line1": _address_field("line1", "12 Mill Lane", required),
+        "line2": _address_field("line2", "", False, **default),
+        "postal_code": _address_field("postal_code", "EC1A 1BB", required),
+        "city": _address_field("city", "London", required),
+        "country": _address_field(
+            "country", "GB", required, description="ISO 3166-1 alpha-2, any case"
+        ),
+        "phone": _address_field(
+            "phone", "+44 20 7946 0000", False, description='Digits, spaces and +()-. Default: ""'
+        ),
+        "is_default": ma.fields.Boolean(
+            metadata={
+                "example": True,
+                "description": "true: this becomes the default address (the first one always "
+                "is); false on the default is a 422",
+            }
+        ),
+    }
+
+
+AddressCreateSchema = StrictSchema.from_dict(_address_fields(required=True), name="AddressCreate")
+
+
+class AddressPatchSchema(StrictSchema.from_dict(_address_fields(required=False))):  # type: ignore[misc]
+    openapi_extra: ClassVar[dict[str, Any]] = {"minProperties": 1}
+
+    @ma.validates_schema
+    def _not_empty(self, data: dict[str, Any], **_: Any) -> None:
+        if not data:
+            raise ma.ValidationError("Give at least one field to change.")
 
 
 # --- auth -----------------------------------------------------------------------------------

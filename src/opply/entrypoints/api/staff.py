@@ -9,11 +9,28 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from opply.application.dto import PageRequest
-from opply.application.orders import GetOrderAsStaff, ListAllOrders, MoveOrder, OrderAction
-from opply.domain.errors import InvalidStatusTransition, OrderNotCancellable, OrderNotFound
+from opply.application.orders import (
+    GetInvoiceAsStaff,
+    GetOrderAsStaff,
+    ListAllOrders,
+    MoveOrder,
+    OrderAction,
+)
+from opply.domain.errors import (
+    InvalidStatusTransition,
+    InvoiceNotIssued,
+    OrderNotCancellable,
+    OrderNotFound,
+)
 from opply.domain.model import OrderStatus
-from opply.entrypoints.api.operations import operation
-from opply.entrypoints.api.orders import CANCELLED_ORDER_EXAMPLE, ORDER_EXAMPLE
+from opply.entrypoints.api.conditional import conditional
+from opply.entrypoints.api.operations import answers_with_headers, operation
+from opply.entrypoints.api.orders import (
+    CANCELLED_ORDER_EXAMPLE,
+    INVOICE_RESPONSE,
+    ORDER_EXAMPLE,
+    invoice_response,
+)
 from opply.entrypoints.api.pagination import page_envelope
 from opply.entrypoints.api.schemas import (
     MAX_ID,
@@ -34,7 +51,12 @@ blp = Blueprint(
 
 CUSTOMER_EXAMPLE = {"id": 12, "username": "alice"}
 STAFF_ORDER_EXAMPLE = {**ORDER_EXAMPLE, "customer": CUSTOMER_EXAMPLE}
-SHIPPED_EXAMPLE = {**STAFF_ORDER_EXAMPLE, "status": "shipped", "shipped_at": "2026-11-25T09:00:00Z"}
+SHIPPED_EXAMPLE = {
+    **STAFF_ORDER_EXAMPLE,
+    "status": "shipped",
+    "shipped_at": "2026-11-25T09:00:00Z",
+    "invoice_number": "INV-2026-000042",
+}
 DELIVERED_EXAMPLE = {
     **SHIPPED_EXAMPLE,
     "status": "delivered",
@@ -45,6 +67,7 @@ STAFF_CANCELLED_EXAMPLE = {**CANCELLED_ORDER_EXAMPLE, "customer": CUSTOMER_EXAMP
 list_all_orders: ListAllOrders = Provide[Container.list_all_orders]
 get_order_as_staff: GetOrderAsStaff = Provide[Container.get_order_as_staff]
 move_order: MoveOrder = Provide[Container.move_order]
+get_invoice_as_staff: GetInvoiceAsStaff = Provide[Container.get_invoice_as_staff]
 
 
 @blp.route("/")
@@ -84,12 +107,18 @@ class ShipOrder(MethodView):
         "shipOrder",
         OrderNotFound,
         InvalidStatusTransition,
-        links={200: {"deliverOrder": {"order_id": "$response.body#/id"}}},
+        links={
+            200: {
+                target: {"order_id": "$response.body#/id"}
+                for target in ("deliverOrder", "getAnyInvoice", "getInvoice")
+            }
+        },
     )
     def post(self, order_id: int) -> Any:
-        """Ship an order: placed -> shipped (staff)
+        """Ship an order: placed -> shipped, and invoiced (staff)
 
-        Sets `shipped_at`. Any other status is a 409 `invalid_status_transition` and changes
+        Sets `shipped_at` and gives the order its `invoice_number`: the next of the year,
+        with no gaps. Any other status is a 409 `invalid_status_transition` and changes
         nothing."""
         return move_order(order_id, OrderAction.SHIP)
 
@@ -118,3 +147,19 @@ class CancelAnyOrder(MethodView):
         Sets `cancelled_at`; every line's units go back into stock. Any other status is a 409
         `order_not_cancellable` and changes nothing."""
         return move_order(order_id, OrderAction.CANCEL)
+
+
+@blp.route(f"/<int(min=1, max={MAX_ID}):order_id>/invoice/", parameters=ORDER_ID)
+class StaffOrderInvoice(MethodView):
+    @conditional(blp)
+    @blp.response(200, description=INVOICE_RESPONSE["description"])
+    @blp.doc(responses={"200": INVOICE_RESPONSE})
+    @answers_with_headers("Content-Disposition", status=200)
+    @answers_with_headers("Content-Disposition", status=304)
+    @operation("getAnyInvoice", OrderNotFound, InvoiceNotIssued)
+    @staff_only
+    def get(self, order_id: int) -> Any:
+        """Get any shipped order's invoice (PDF, staff)
+
+        Before the order ships, a 409 `invoice_not_issued`. Carries an `ETag`."""
+        return invoice_response(get_invoice_as_staff(order_id))

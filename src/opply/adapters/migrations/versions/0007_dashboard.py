@@ -7,7 +7,7 @@ orders and products stay writable while the previous release keeps running; a bu
 interrupted leaves an invalid index behind, which is dropped and built again.
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-02
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0004"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
