@@ -1,4 +1,5 @@
-"""The ``opply`` command: database migrations, users, demo data, idempotency housekeeping."""
+"""The ``opply`` command: database migrations, users, demo data, idempotency housekeeping, and
+the webhook worker."""
 
 from __future__ import annotations
 
@@ -87,6 +88,23 @@ def cmd_idempotency_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(_: argparse.Namespace) -> int:
+    from opply.entrypoints.jsonlog import configure_logging
+    from opply.entrypoints.worker import Worker, stop_on_signals
+
+    container = _container()
+    settings = container.settings()
+    configure_logging(settings.log_level)
+    worker = Worker(
+        container.deliver_webhooks(),
+        concurrency=settings.webhook_concurrency,
+        poll_interval=settings.webhook_poll_interval,
+    )
+    stop_on_signals(worker)
+    worker.run()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="opply", description="Opply ordering backend")
     sub = parser.add_subparsers(dest="group", required=True)
@@ -122,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     purge = idem.add_parser("purge", help="delete keys older than 24 hours")
     purge.add_argument("--older-than-hours", type=int, default=24)
     purge.set_defaults(func=cmd_idempotency_purge)
+
+    sub.add_parser(
+        "worker", help="deliver webhooks until SIGTERM or SIGINT (several may run at once)"
+    ).set_defaults(func=cmd_worker)
     return parser
 
 
