@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +30,7 @@ from werkzeug.test import TestResponse
 from opply.adapters.orm import idempotency_keys
 from opply.application.dto import NewProduct, PlaceOrderCommand
 from opply.application.orders import OrderAction
+from opply.application.webhooks import DeliveryPolicy, SendOutcome
 from opply.domain.model import LineRequest
 from opply.entrypoints.api.headers import RESPONSE_HEADERS
 from opply.entrypoints.api.problems import HttpProblem, error_table
@@ -105,6 +106,9 @@ def world(client: FlaskClient, container: Container, connection: Connection) -> 
     """A staff member, a customer, a product with 5 in stock, one with the SKU ``TAKEN-1``, and
     the customer's orders: one placed, one shipped, one cancelled."""
     staff, customer = f.user(container, staff=True), f.user(container)
+    webhook = container.create_webhook()(
+        url="https://erp.example.com/hooks", event_types=["order.placed"]
+    )
     create = container.create_product()
     product = create(NewProduct(name="Oat flour", price=Decimal("12.50"), quantity_in_stock=5))
     create(NewProduct(name="Rye", price=Decimal("3.00"), sku="TAKEN-1"))
@@ -122,6 +126,8 @@ def world(client: FlaskClient, container: Container, connection: Connection) -> 
         "order": order(),
         "shipped": order(OrderAction.SHIP),
         "cancelled": order(OrderAction.CANCEL),
+        "webhook": webhook.id,
+        **_deliveries(container),
     }
     customer_tokens = f.login(client, customer.username)
     return World(
@@ -135,6 +141,19 @@ def world(client: FlaskClient, container: Container, connection: Connection) -> 
         },
         refresh=customer_tokens["refresh"],
     )
+
+
+def _deliveries(container: Container) -> dict[str, int]:
+    """The webhook's deliveries of the three orders placed: one failed for good, one pending."""
+    store, now = container.webhook_store(), container.clock().now()
+    store.fan_out(now, 100)  # SQLite: every committed event is final
+    failed, pending = store.claim(now, timedelta(minutes=1), 2)
+    store.record(
+        DeliveryPolicy(schedule=()).result(
+            failed, SendOutcome(status_code=500), at=now, duration_ms=1
+        )
+    )
+    return {"failed_delivery": failed.delivery_id, "pending_delivery": pending.delivery_id}
 
 
 # --- one valid call per operation ----------------------------------------------------------------
@@ -178,6 +197,8 @@ class Call:
 
 
 NEW_PRODUCT = {"name": "Spelt", "price": "4.20"}
+WEBHOOKS = "/api/v1/staff/webhooks/"
+NEW_WEBHOOK = {"url": "https://erp.example.com/hooks", "event_types": ["order.shipped"]}
 
 
 def _one_line(w: World) -> dict[str, Any]:
@@ -220,8 +241,26 @@ VALID: dict[str, Call] = {
     "shipOrder": Call("POST", "/api/v1/staff/orders/{order}/ship/", "staff"),
     "deliverOrder": Call("POST", "/api/v1/staff/orders/{shipped}/deliver/", "staff"),
     "cancelAnyOrder": Call("POST", "/api/v1/staff/orders/{order}/cancel/", "staff"),
+    "listWebhookEndpoints": Call("GET", WEBHOOKS, "staff"),
+    "createWebhookEndpoint": Call("POST", WEBHOOKS, "staff", lambda w: NEW_WEBHOOK),
+    "getWebhookEndpoint": Call("GET", WEBHOOKS + "{webhook}/", "staff"),
+    "updateWebhookEndpoint": Call(
+        "PATCH", WEBHOOKS + "{webhook}/", "staff", lambda w: {"description": "ERP"}
+    ),
+    "deleteWebhookEndpoint": Call("DELETE", WEBHOOKS + "{webhook}/", "staff"),
+    "rotateWebhookSecret": Call("POST", WEBHOOKS + "{webhook}/rotate-secret/", "staff"),
+    "listWebhookDeliveries": Call("GET", WEBHOOKS + "{webhook}/deliveries/", "staff"),
+    "retryWebhookDelivery": Call("POST", WEBHOOKS + "deliveries/{failed_delivery}/retry/", "staff"),
 }
-SUCCESS = {"createProduct": 201, "placeOrder": 201, "logOut": 204, "changePassword": 204}
+SUCCESS = {
+    "createProduct": 201,
+    "placeOrder": 201,
+    "logOut": 204,
+    "changePassword": 204,
+    "createWebhookEndpoint": 201,
+    "deleteWebhookEndpoint": 204,
+    "retryWebhookDelivery": 202,
+}
 CONDITIONAL = ("listProducts", "getProduct", "getOrder")
 # What each operation that parses arguments refuses as not fitting its schema.
 INVALID_ARGUMENT: dict[str, dict[str, Any]] = {
@@ -237,6 +276,10 @@ INVALID_ARGUMENT: dict[str, dict[str, Any]] = {
     "listOrders": {"query_string": {"status": "lost"}},
     "placeOrder": {"json": {"lines": []}},
     "listAllOrders": {"query_string": {"page": 0}},
+    "listWebhookEndpoints": {"query_string": {"page_size": 101}},
+    "createWebhookEndpoint": {"json": {**NEW_WEBHOOK, "event_types": ["order.lost"]}},
+    "updateWebhookEndpoint": {"json": {}},  # an empty PATCH (the document's minProperties: 1)
+    "listWebhookDeliveries": {"query_string": {"page": 0}},
 }
 
 
@@ -312,6 +355,9 @@ def _key_in_progress(w: World) -> TestResponse:
     return _order(key="k-running")(w)
 
 
+PATH_IDS = ("product", "order", "shipped", "webhook", "failed_delivery")
+
+
 def _generic(operation: str, call: Call) -> list[Case]:
     cases = [
         Case(operation, SUCCESS.get(operation, 200), None, _call(operation), "valid"),
@@ -355,9 +401,9 @@ def _generic(operation: str, call: Call) -> list[Case]:
             )
         )
     if "{" in call.path:
-        missing = dict.fromkeys(("product", "order", "shipped"), MISSING_ID)
+        missing = dict.fromkeys(PATH_IDS, MISSING_ID)
         cases.append(Case(operation, 404, "not_found", _call(operation, ids=missing), "missing"))
-        huge = dict.fromkeys(("product", "order", "shipped"), 2**31)
+        huge = dict.fromkeys(PATH_IDS, 2**31)
         cases.append(Case(operation, 404, "not_found", _call(operation, ids=huge), "no-route"))
     if operation in CONDITIONAL:
         cases.append(Case(operation, 304, None, _revalidated(operation), "not-modified"))
@@ -512,6 +558,29 @@ SPECIFIC: list[Case] = [
         _then(_call("cancelAnyOrder"), _call("cancelAnyOrder")),
         "twice",
     ),
+    Case(
+        "createWebhookEndpoint",
+        422,
+        "unsafe_webhook_url",
+        _call("createWebhookEndpoint", json={**NEW_WEBHOOK, "url": "ftp://erp.example.com/"}),
+        "not-https",
+    ),
+    Case(
+        "updateWebhookEndpoint",
+        422,
+        "unsafe_webhook_url",
+        _call("updateWebhookEndpoint", json={"url": "gopher://erp.example.com/"}),
+        "not-https",
+    ),
+    Case(
+        "retryWebhookDelivery",
+        409,
+        "delivery_not_failed",
+        lambda w: VALID["retryWebhookDelivery"].send(
+            w, ids={"failed_delivery": w.ids["pending_delivery"]}
+        ),
+        "pending",
+    ),
 ]
 
 CASES = [case for name, call in VALID.items() for case in _generic(name, call)] + SPECIFIC
@@ -574,7 +643,7 @@ def unreachable_world(database: Database) -> Iterator[World]:
     tokens = container.token_service()
     yield World(
         client=app.test_client(),
-        ids={"product": 1, "order": 1, "shipped": 1},
+        ids=dict.fromkeys(PATH_IDS, 1),
         usernames={"customer": "alice"},
         tokens={
             "customer": tokens.issue_access(2, False, "login-2", 0),

@@ -84,7 +84,7 @@ def _stock(uow: UnitOfWork) -> tuple[int, int]:
     return customer, product
 
 
-def _reset_fanout(database: Database) -> None:
+def reset_fanout(database: Database) -> None:
     """Put the fan-out's cursor after every event (the committed tests empty every table)."""
     with database.engine.begin() as conn:
         conn.execute(delete(webhook_fanout))
@@ -107,7 +107,7 @@ def shop(request: pytest.FixtureRequest) -> Iterator[Shop]:
         return
     name = {"sqlite": "sqlite_database", "postgresql": "postgres_database"}[request.param]
     database: Database = request.getfixturevalue(name)
-    _reset_fanout(database)
+    reset_fanout(database)
     uow = SqlUnitOfWork(database.read_engine, make_session_factory(database.engine))
     customer, product = _stock(uow)
     try:
@@ -116,7 +116,7 @@ def shop(request: pytest.FixtureRequest) -> Iterator[Shop]:
         )
     finally:
         empty_every_table(database)
-        _reset_fanout(database)
+        reset_fanout(database)
 
 
 def fan_out_everything(store: WebhookStore, at: datetime = T0) -> int:

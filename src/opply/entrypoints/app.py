@@ -30,10 +30,12 @@ def wired_modules() -> list[ModuleType]:
     from opply.entrypoints.admin import site as admin_site
     from opply.entrypoints.admin import users as admin_users
     from opply.entrypoints.api import account, auth, health, orders, products, security, staff
+    from opply.entrypoints.api import webhooks as api_webhooks
 
     return [
         account,
         staff,
+        api_webhooks,
         auth,
         health,
         orders,
