@@ -203,6 +203,7 @@ class InMemoryWebhookStore:
                         endpoint_id=endpoint.id,
                         url=endpoint.url,
                         secret=endpoint.secret,
+                        endpoint_failing=endpoint.failing_since is not None,
                         event=OrderEventView(
                             id=row.event_id,
                             type=event.type,

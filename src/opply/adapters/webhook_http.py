@@ -22,6 +22,7 @@ from opply.application.webhooks import MAX_URL_LENGTH, SendOutcome
 from opply.domain.errors import UnsafeWebhookUrl
 
 USER_AGENT = "Opply-Webhooks/1"
+MAX_ANSWER_READ = 64 * 1024
 LOCAL_NAMES = ("localhost", "localhost.localdomain")
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -146,7 +147,16 @@ class HttpxWebhookSender:
                 "POST", target, content=body, headers=headers, extensions=extensions
             )
             response = self._client.send(request, stream=True)
-            response.close()  # the answer's body is not ours to read
+            try:
+                # Read a short answer to its end, so its connection can serve the next
+                # delivery; stop reading a long one (it is not ours to keep).
+                received = 0
+                for chunk in response.iter_raw():
+                    received += len(chunk)
+                    if received > MAX_ANSWER_READ:
+                        break
+            finally:
+                response.close()
         except httpx.TimeoutException:
             return SendOutcome(error=f"timeout after {self._timeout:g} s")
         except httpx.HTTPError as error:

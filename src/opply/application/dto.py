@@ -416,6 +416,7 @@ class ClaimedDelivery:
     url: str
     secret: str
     event: OrderEventView
+    endpoint_failing: bool = False  # its endpoint had failed since its last success
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -432,6 +433,7 @@ class AttemptResult:
     duration_ms: int
     disable_endpoint: bool  # 410 Gone
     failing_cutoff: datetime  # an endpoint failing since before this is disabled
+    endpoint_failing: bool = True  # as claimed; a success resets it (False: nothing to reset)
 
 
 @dataclass(frozen=True, kw_only=True)

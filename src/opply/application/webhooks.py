@@ -235,6 +235,7 @@ class DeliveryPolicy:
             duration_ms=duration_ms,
             disable_endpoint=outcome.status_code == 410,
             failing_cutoff=at - self.disable_after,
+            endpoint_failing=claimed.endpoint_failing,
         )
 
 

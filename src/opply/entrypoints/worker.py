@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from types import FrameType
 
@@ -40,30 +41,38 @@ class Worker:
         in_flight: set[Future[None]] = set()
         with ThreadPoolExecutor(self._concurrency, thread_name_prefix="webhook") as pool:
             log.info("webhook worker started", extra={"concurrency": self._concurrency})
+            next_fan_out = 0.0
             while not self.stopping.is_set():
                 in_flight = {f for f in in_flight if not f.done()}
-                busy = self._step(pool, in_flight)
-                if len(in_flight) >= self._concurrency:
+                found = False
+                try:
+                    if time.monotonic() >= next_fan_out:
+                        # Again at once after a full batch; otherwise after a poll interval.
+                        fanned = self._deliver.fan_out(FAN_OUT_BATCH)
+                        found = fanned == FAN_OUT_BATCH
+                        next_fan_out = time.monotonic() + (0 if found else self._poll_interval)
+                    free = self._concurrency - len(in_flight)
+                    # Claim in batches (half the threads or more): one claim per delivery would
+                    # make the claims, not the receivers, the pace.
+                    if free >= max(1, self._concurrency // 2):
+                        claimed = self._deliver.claim(free)
+                        in_flight |= {pool.submit(self._attempt, one) for one in claimed}
+                        found = found or len(claimed) == free
+                except StoreUnavailable as lost:
+                    log.warning(
+                        "webhook worker: database unavailable", extra={"detail": lost.detail}
+                    )
+                    self.stopping.wait(self._poll_interval)
+                    continue
+                if found:
+                    continue
+                if in_flight:
                     wait(in_flight, timeout=self._poll_interval, return_when=FIRST_COMPLETED)
-                elif not busy:
+                else:
                     self.stopping.wait(self._poll_interval)
             log.info("webhook worker stopping", extra={"in_flight": len(in_flight)})
             wait(in_flight)
         log.info("webhook worker stopped")
-
-    def _step(self, pool: ThreadPoolExecutor, in_flight: set[Future[None]]) -> bool:
-        """One round; True if it found work (so the loop goes on without waiting)."""
-        try:
-            fanned = self._deliver.fan_out(FAN_OUT_BATCH)
-            free = self._concurrency - len(in_flight)
-            claimed = self._deliver.claim(free) if free > 0 else []
-        except StoreUnavailable as lost:
-            log.warning("webhook worker: database unavailable", extra={"detail": lost.detail})
-            self.stopping.wait(self._poll_interval)
-            return False
-        for one in claimed:
-            in_flight.add(pool.submit(self._attempt, one))
-        return bool(claimed) or bool(fanned)
 
     def _attempt(self, claimed: ClaimedDelivery) -> None:
         try:

@@ -104,8 +104,7 @@ WEBHOOKS_DOC = {
 
 
 def init_api(app: Flask) -> OpplyApi:
-    from opply.entrypoints.api import account, auth, docs, health, orders, products, staff
-    from opply.entrypoints.api import webhooks
+    from opply.entrypoints.api import account, auth, docs, health, orders, products, staff, webhooks
 
     app.config.update(
         API_TITLE="Opply API",
