@@ -247,6 +247,12 @@ def test_deliveries_are_listed_newest_first_and_a_failed_one_can_be_sent_again(
         "next_attempt_at": None,
         "created_at": failed["created_at"],
     }
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'opply_webhook_deliveries{status="failed"} 1.0' in metrics
+    assert 'opply_webhook_deliveries{status="pending"} 1.0' in metrics
+    assert 'opply_webhook_deliveries{status="delivered"} 0.0' in metrics
+    [age] = [ln for ln in metrics.splitlines() if ln.startswith("opply_webhook_oldest_pending")]
+    assert 0 <= float(age.split()[1]) < 60
     retried = client.post(f"{HOOKS}deliveries/{failed['id']}/retry/", headers=staff)
     assert retried.status_code == 202
     assert retried.get_json()["status"] == "pending"
