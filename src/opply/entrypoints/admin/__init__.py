@@ -54,7 +54,14 @@ class AdminSessionInterface(SecureCookieSessionInterface):
 
 def init_admin(app: Flask) -> None:
     """Mount the admin blueprint at ``/admin/`` and configure the session cookie it uses."""
-    from opply.entrypoints.admin import auth, orders, products, site, users  # noqa: F401
+    from opply.entrypoints.admin import (  # noqa: F401
+        auth,
+        orders,
+        products,
+        site,
+        users,
+        webhooks,
+    )
 
     settings: Settings = app.config["OPPLY_SETTINGS"]
     app.config.update(
