@@ -65,7 +65,7 @@ def _webhook_header(name: str, description: str, example: str) -> dict[str, Any]
 
 
 WEBHOOKS_DOC = {
-    "orderEvent": {
+    "order-event": {
         "post": {
             "operationId": "receiveOrderEvent",
             "summary": "An order event, POSTed to your webhook endpoint",

@@ -129,7 +129,9 @@ class WebhookEndpoint(MethodView):
     @blp.response(200, WebhookEndpointSchema, example=ENDPOINT_EXAMPLE)
     @operation("getWebhookEndpoint", WebhookEndpointNotFound)
     def get(self, endpoint_id: int) -> Any:
-        """Get a webhook endpoint (staff)"""
+        """Get a webhook endpoint (staff)
+
+        With its `secret`, which verifies the signature of every delivery to it."""
         return get_webhook(endpoint_id)
 
     @staff_only
@@ -147,7 +149,10 @@ class WebhookEndpoint(MethodView):
     @blp.response(204)
     @operation("deleteWebhookEndpoint", WebhookEndpointNotFound)
     def delete(self, endpoint_id: int) -> None:
-        """Delete a webhook endpoint and its deliveries (staff)"""
+        """Delete a webhook endpoint and its deliveries (staff)
+
+        Nothing more is sent to it, retries included. To pause it instead, PATCH `is_active`
+        to false."""
         delete_webhook(endpoint_id)
 
 
