@@ -70,6 +70,14 @@ STAFF_OPERATIONS = {
     "shipOrder",
     "deliverOrder",
     "cancelAnyOrder",
+    "listWebhookEndpoints",
+    "createWebhookEndpoint",
+    "getWebhookEndpoint",
+    "updateWebhookEndpoint",
+    "deleteWebhookEndpoint",
+    "rotateWebhookSecret",
+    "listWebhookDeliveries",
+    "retryWebhookDelivery",
 }
 PASSWORD = "fuzz-password-2026"
 
@@ -105,6 +113,10 @@ def _seed(container: Container) -> None:
         )
     customer = container.create_user()(NewUser(username="fuzz-customer", password=PASSWORD))
     container.create_user()(NewUser(username="fuzz-staff", password=PASSWORD, is_staff=True))
+    for _ in range(3):  # ids 1 to 3, for the operations on one endpoint
+        container.create_webhook()(
+            url="https://erp.example.com/hooks", event_types=["order.placed"]
+        )
     for product_id in (1, 2, 3):
         container.place_order()(
             PlaceOrderCommand(

@@ -247,6 +247,9 @@ def test_a_receiver_slower_than_the_timeout_is_a_failed_attempt() -> None:
         "https://[::ffff:127.0.0.1]/x",
         "https://224.0.0.1/x",
         "https://hooks.example.com:99999/x",
+        "https://hooks example.com/x",
+        "https://hooks.example.com%2F@127.0.0.1/x",
+        "https://under_score.example.com/x",
         "https://example.com/" + "x" * 2048,
     ],
 )

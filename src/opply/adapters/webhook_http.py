@@ -10,6 +10,7 @@ rebinding) cannot reach inside.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -24,6 +25,9 @@ from opply.domain.errors import UnsafeWebhookUrl
 USER_AGENT = "Opply-Webhooks/1"
 MAX_ANSWER_READ = 64 * 1024
 LOCAL_NAMES = ("localhost", "localhost.localdomain")
+# A DNS name (letters, digits, hyphens, dots), an IPv4 address, or an IPv6 one (without its
+# brackets, as urlsplit gives it).
+HOST_RE = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?|[0-9A-Fa-f:.]+")
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -68,8 +72,8 @@ class UrlPolicy:
         allowed = ("https", "http") if self.allow_http else ("https",)
         if parts.scheme not in allowed:
             raise UnsafeWebhookUrl(f"A webhook URL must start with {' or '.join(allowed)}://")
-        if not parts.hostname:
-            raise UnsafeWebhookUrl("A webhook URL needs a host")
+        if not parts.hostname or not HOST_RE.fullmatch(parts.hostname):
+            raise UnsafeWebhookUrl("A webhook URL needs a host name or address")
         return parts
 
     def resolve(self, url: str) -> tuple[SplitResult, Address]:
