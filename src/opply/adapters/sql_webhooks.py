@@ -29,9 +29,11 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ColumnElement,
     Connection,
     Engine,
+    bindparam,
     case,
     false,
     func,
@@ -339,54 +341,44 @@ class SqlWebhookStore:
         ]
 
     def record(self, result: AttemptResult) -> bool:
+        # Built once (below the class): this runs once per attempt, and building a statement
+        # costs more CPU than sending it.
         with self._transaction(relaxed=True) as conn:
             kept = conn.execute(
-                update(webhook_deliveries)
-                .where(
-                    D.id == result.delivery_id,
-                    D.attempts == result.attempt,
-                    D.status == PENDING,
-                )
-                .values(
-                    status=result.status.value,
-                    last_status_code=result.status_code,
-                    last_error=result.error,
-                    next_attempt_at=result.next_attempt_at,
-                    locked_until=None,
-                )
-                .returning(D.endpoint_id)
+                _RECORD,
+                {
+                    "b_id": result.delivery_id,
+                    "b_attempt": result.attempt,
+                    "b_status": result.status.value,
+                    "b_code": result.status_code,
+                    "b_error": result.error,
+                    "b_next": result.next_attempt_at,
+                },
             ).first()
             if kept is None:
                 return False  # the lease ran out and another attempt took the delivery
             conn.execute(
-                insert(webhook_attempts).values(
-                    delivery_id=result.delivery_id,
-                    attempted_at=result.at,
-                    status_code=result.status_code,
-                    error=result.error,
-                    duration_ms=result.duration_ms,
-                )
+                _ATTEMPT,
+                {
+                    "b_delivery": result.delivery_id,
+                    "b_at": result.at,
+                    "b_code": result.status_code,
+                    "b_error": result.error,
+                    "b_ms": result.duration_ms,
+                },
             )
-            endpoint = E.id == kept.endpoint_id
             if result.status is DeliveryStatus.DELIVERED:
-                if not result.endpoint_failing:
-                    return True  # nothing to reset: saves a statement per delivery
-                conn.execute(
-                    update(webhook_endpoints)
-                    .where(endpoint, E.failing_since.is_not(None))
-                    .values(failing_since=None)
-                )
+                if result.endpoint_failing:  # else nothing to reset: a statement saved
+                    conn.execute(_SUCCEEDED, {"b_endpoint": kept.endpoint_id})
             else:
-                since = func.coalesce(E.failing_since, result.at)
-                still_active = (
-                    false()
-                    if result.disable_endpoint
-                    else case((since <= result.failing_cutoff, false()), else_=E.is_active)
-                )
                 conn.execute(
-                    update(webhook_endpoints)
-                    .where(endpoint)
-                    .values(failing_since=since, is_active=still_active)
+                    _FAILED,
+                    {
+                        "b_endpoint": kept.endpoint_id,
+                        "b_at": result.at,
+                        "b_cutoff": result.failing_cutoff,
+                        "b_disable": result.disable_endpoint,
+                    },
                 )
         return True
 
@@ -411,3 +403,43 @@ class SqlWebhookStore:
             failed=counts.get(DeliveryStatus.FAILED.value, 0),
             oldest_pending_created_at=oldest,
         )
+
+
+_RECORD = (
+    update(webhook_deliveries)
+    .where(D.id == bindparam("b_id"), D.attempts == bindparam("b_attempt"), D.status == PENDING)
+    .values(
+        status=bindparam("b_status"),
+        last_status_code=bindparam("b_code"),
+        last_error=bindparam("b_error"),
+        next_attempt_at=bindparam("b_next", type_=D.next_attempt_at.type),
+        locked_until=None,
+    )
+    .returning(D.endpoint_id)
+)
+_ATTEMPT = insert(webhook_attempts).values(
+    delivery_id=bindparam("b_delivery"),
+    attempted_at=bindparam("b_at", type_=webhook_attempts.c.attempted_at.type),
+    status_code=bindparam("b_code"),
+    error=bindparam("b_error"),
+    duration_ms=bindparam("b_ms"),
+)
+_SUCCEEDED = (
+    update(webhook_endpoints)
+    .where(E.id == bindparam("b_endpoint"), E.failing_since.is_not(None))
+    .values(failing_since=None)
+)
+_FAILING_SINCE = func.coalesce(E.failing_since, bindparam("b_at", type_=E.failing_since.type))
+# Failing for 5 days (since the cutoff) or a 410 (b_disable) disables the endpoint.
+_FAILED = (
+    update(webhook_endpoints)
+    .where(E.id == bindparam("b_endpoint"))
+    .values(
+        failing_since=_FAILING_SINCE,
+        is_active=case(
+            (bindparam("b_disable", type_=Boolean()), false()),
+            (bindparam("b_cutoff", type_=E.failing_since.type) >= _FAILING_SINCE, false()),
+            else_=E.is_active,
+        ),
+    )
+)
