@@ -119,6 +119,8 @@ def shop() -> Iterator[Shop]:
 
 @contextmanager
 def running(process: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
+    """The worker, stopped with SIGTERM afterwards (if still running): it must exit 0 within
+    its attempts' timeout."""
     try:
         yield process
     finally:
@@ -128,6 +130,8 @@ def running(process: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+                raise AssertionError("the worker did not stop on SIGTERM") from None
+            assert process.returncode == 0, f"the worker exited {process.returncode}"
 
 
 def wait_until(condition: Any, timeout: float, what: str) -> None:

@@ -4,6 +4,7 @@ the webhook worker."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import os
 import sys
@@ -92,8 +93,12 @@ def cmd_worker(_: argparse.Namespace) -> int:
     from opply.entrypoints.jsonlog import configure_logging
     from opply.entrypoints.worker import Worker, stop_on_signals
 
-    container = _container()
-    settings = container.settings()
+    settings = Settings.from_env()
+    # A connection for each delivery thread and one for the loop: none waits for the pool.
+    wanted = settings.webhook_concurrency + 1
+    if settings.db_pool_size + settings.db_max_overflow < wanted:
+        settings = dataclasses.replace(settings, db_pool_size=wanted - settings.db_max_overflow)
+    container = build_container(settings)
     configure_logging(settings.log_level)
     worker = Worker(
         container.deliver_webhooks(),

@@ -64,6 +64,10 @@ class Worker:
                     )
                     self.stopping.wait(self._poll_interval)
                     continue
+                except Exception:  # a bug or a refused statement: logged, and the loop goes on
+                    log.exception("webhook worker: fan-out or claim failed")
+                    self.stopping.wait(self._poll_interval)
+                    continue
                 if found:
                     continue
                 if in_flight:
