@@ -700,7 +700,7 @@ class WebhookEndpointSchema(ViewSchema):
     secret = ma.fields.String(
         required=True,
         metadata={
-            "example": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw6HNBpNE4U6M=",
+            "example": "whsec_EXAMPLEexampleEXAMPLEexampleEXAMPLEexample0=",
             "description": "Verifies the `webhook-signature` of every delivery (Standard "
             "Webhooks): `whsec_` and base64 of 32 random bytes",
         },

@@ -54,7 +54,7 @@ ENDPOINT_EXAMPLE = {
     "url": "https://erp.example.com/hooks/opply",
     "event_types": ["order.placed", "order.shipped"],
     "description": "ERP order sync",
-    "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw6HNBpNE4U6M=",
+    "secret": "whsec_EXAMPLEexampleEXAMPLEexampleEXAMPLEexample0=",
     "is_active": True,
     "created_at": "2026-12-02T09:00:00Z",
 }
