@@ -4,23 +4,36 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
-from opply.adapters.memory import FixedClock, InMemoryStore
+from opply.adapters.memory import (
+    FakePasswordHasher,
+    FixedClock,
+    InMemoryStore,
+    InMemoryUnitOfWork,
+)
 from opply.adapters.memory_webhooks import InMemoryWebhookStore
 from opply.adapters.webhook_http import UrlPolicy
 from opply.application.dto import (
     ClaimedDelivery,
     DeliveryStatus,
     FeedPosition,
+    NewProduct,
+    NewUser,
     OrderEventView,
     PageRequest,
+    PlaceOrderCommand,
 )
+from opply.application.orders import PlaceOrder
+from opply.application.products import CreateProduct
+from opply.application.users import CreateUser
 from opply.application.webhooks import (
     ChangeWebhookEndpoint,
     CreateWebhookEndpoint,
     DeleteWebhookEndpoint,
+    DeliverWebhooks,
     DeliveryPolicy,
     GetWebhookEndpoint,
     ListWebhookDeliveries,
@@ -35,6 +48,7 @@ from opply.domain.errors import (
     WebhookDeliveryNotFound,
     WebhookEndpointNotFound,
 )
+from opply.domain.model import LineRequest
 
 AT = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
 PRODUCTION = UrlPolicy(allow_http=False, allow_private=False)
@@ -167,3 +181,36 @@ def test_410_gone_asks_to_disable_the_endpoint() -> None:
 
 def test_a_lease_outlasts_an_attempt_and_its_record() -> None:
     assert lease_for(15) == timedelta(seconds=35)
+
+
+def test_an_event_that_cannot_be_rendered_is_a_failed_attempt_not_a_stuck_delivery() -> None:
+    memory = InMemoryStore()
+    uow = InMemoryUnitOfWork(memory)
+    store = InMemoryWebhookStore(memory)
+    clock = FixedClock(AT)
+    CreateWebhookEndpoint(store, PRODUCTION, clock)(
+        url="https://erp.example.com/h", event_types=["order.placed"]
+    )
+    customer = CreateUser(uow, FakePasswordHasher())(
+        NewUser(username="ann", password="a-long-test-password")
+    ).id
+    oats = NewProduct(name="Oats", price=Decimal("1.00"), quantity_in_stock=5)
+    product = CreateProduct(uow)(oats).id
+    PlaceOrder(uow, clock, "EUR", lambda order: {})(
+        PlaceOrderCommand(customer_id=customer, lines=[LineRequest(product_id=product, quantity=1)])
+    )
+
+    class Unreachable:
+        def send(self, **_: object) -> SendOutcome:
+            raise AssertionError("nothing is sent")
+
+    def broken(_event: object) -> bytes:
+        raise ValueError("no schema for this")
+
+    deliver = DeliverWebhooks(store, Unreachable(), clock, broken, POLICY, lease_for(1))
+    deliver.fan_out()
+    [claimed] = deliver.claim(1)
+    result = deliver.attempt(claimed)
+
+    assert result.status is DeliveryStatus.PENDING
+    assert "could not render the event" in (result.error or "")

@@ -265,11 +265,18 @@ class DeliverWebhooks:
         return self._store.claim(self._clock.now(), self._lease, limit)
 
     def attempt(self, claimed: ClaimedDelivery) -> AttemptResult:
-        body = self._render(claimed.event)
         started = time.perf_counter()
-        outcome = self._sender.send(
-            url=claimed.url, secret=claimed.secret, message_id=str(claimed.event.id), body=body
-        )
+        try:
+            body = self._render(claimed.event)
+        except Exception as error:  # a kept event the schema cannot write: a failed attempt
+            outcome = SendOutcome(error=f"could not render the event: {error!r}")
+        else:
+            outcome = self._sender.send(
+                url=claimed.url,
+                secret=claimed.secret,
+                message_id=str(claimed.event.id),
+                body=body,
+            )
         duration_ms = round((time.perf_counter() - started) * 1000)
         result = self._policy.result(
             claimed, outcome, at=self._clock.now(), duration_ms=duration_ms
