@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run migrate demo lint format test test-unit test-integration fuzz bench bench-quick \
+.PHONY: help install run migrate demo lint format test test-unit test-integration fuzz bench bench-webhooks bench-quick \
         build up down logs clean demo-local lock image-test stack-up stack-down stack-restart \
         stack-status stack-test clients-test stack-upgrade deploy-lint
 
@@ -31,6 +31,8 @@ run: install ## migrate, load demo data and serve on :$(PORT) (SQLite unless DAT
 	$(BIN)/opply db upgrade
 	$(BIN)/opply demo load
 	@echo "Serving on http://127.0.0.1:$(PORT)  (API docs: http://127.0.0.1:$(PORT)/docs/)"
+	@echo "Webhooks are delivered by an 'opply worker' beside it (stopped with the server)"
+	$(BIN)/opply worker & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind 0.0.0.0:$(PORT) opply.entrypoints.wsgi:app
 
 lint: install ## ruff, format check, mypy and the import-linter architecture contracts
@@ -86,6 +88,9 @@ image-test: install ## build the Dockerfile with Podman on a debootstrap base, r
 
 bench: install ## load-test the service beside a bare handler and its pgbench ceiling (~6 min); BENCH_TARGET=stack for the stack
 	$(BIN)/python bench/run.py
+
+bench-webhooks: install ## one opply worker delivering to a local receiver: events/s and commit -> first byte (TEST_DATABASE_URL's server)
+	$(BIN)/python bench/webhooks.py
 
 bench-quick: install ## every bench scenario for a second or two: does the bench work (figures mean nothing)
 	$(BIN)/python bench/run.py --quick

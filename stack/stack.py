@@ -2,6 +2,7 @@
 
     PostgreSQL (:5432) <- PgBouncer (:6432, transaction pooling) <- two app instances (gunicorn,
     :8001 and :8002, production settings, limits counted in Redis) <- HAProxy (:8080)
+                                                                 <- two webhook workers
 
 Everything listens on loopback. ``up`` installs HAProxy and PgBouncer with apt when they are
 missing, creates the database, migrates it, starts what is not running yet and returns once
@@ -630,6 +631,31 @@ def wait_ready(name: str, process: Started, timeout: float = 60.0) -> None:
         raise StackError(f"{name} is not ready after {timeout:.0f} s:\n{log_tail(name)}")
 
 
+# --- the webhook workers ------------------------------------------------------------------------
+
+WEBHOOK_WORKERS = ("worker1", "worker2")
+
+
+def worker_environment(secret: str, db: Database) -> dict[str, str]:
+    """An instance's settings; receivers may be on loopback here (everything is)."""
+    return {
+        **app_environment(secret, database_url=db.sqlalchemy_url(host=HOST, port=PGBOUNCER_PORT)),
+        "WEBHOOK_ALLOW_HTTP": "true",
+        "WEBHOOK_ALLOW_PRIVATE": "true",
+    }
+
+
+def ensure_workers(started: dict[str, Started], secret: str, db: Database) -> None:
+    """`opply worker` beside the instances, through PgBouncer like them."""
+    for name in WEBHOOK_WORKERS:
+        current = started.get(name)
+        if current is None or not current.alive():
+            argv = [str(BIN / "opply"), "worker"]
+            started[name] = launch(name, argv, env=worker_environment(secret, db))
+            save_started(started)
+            say(f"{name}: opply worker (pid {started[name].pid})")
+
+
 # --- HAProxy ------------------------------------------------------------------------------------
 
 
@@ -742,6 +768,7 @@ def up() -> None:
         if current is None or not current.alive():
             start_instance(name, started, secret, db)
             say(f"{name} on http://{HOST}:{INSTANCES[name]}")
+    ensure_workers(started, secret, db)
     ensure_haproxy(started)
     if not _wait(lambda: http_status(LB_PORT, "/readyz") == 200, 30.0, every=0.2):
         raise StackError(f"http://{HOST}:{LB_PORT}/readyz is not 200:\n{log_tail('haproxy')}")
@@ -768,7 +795,13 @@ def down() -> None:
         say("nothing to stop")
         return
     # The front first, so no request reaches an instance that is going away.
-    for name in ("haproxy", *sorted(INSTANCES, reverse=True), "pgbouncer", "redis"):
+    for name in (
+        "haproxy",
+        *sorted(INSTANCES, reverse=True),
+        *WEBHOOK_WORKERS,
+        "pgbouncer",
+        "redis",
+    ):
         process = started.pop(name, None)
         if process is None:
             continue

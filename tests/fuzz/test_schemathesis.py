@@ -72,6 +72,14 @@ STAFF_OPERATIONS = {
     "deliverOrder",
     "cancelAnyOrder",
     "getAnyInvoice",
+    "listWebhookEndpoints",
+    "createWebhookEndpoint",
+    "getWebhookEndpoint",
+    "updateWebhookEndpoint",
+    "deleteWebhookEndpoint",
+    "rotateWebhookSecret",
+    "listWebhookDeliveries",
+    "retryWebhookDelivery",
 }
 PASSWORD = "fuzz-password-2026"
 
@@ -113,6 +121,10 @@ def _seed(container: Container) -> None:
         customer.id,
         NewAddress(recipient="Fuzz", line1="1 Lane", postal_code="1", city="Leeds", country="GB"),
     )
+    for _ in range(3):  # ids 1 to 3, for the operations on one endpoint
+        container.create_webhook()(
+            url="https://erp.example.com/hooks", event_types=["order.placed"]
+        )
     for product_id in (1, 2, 3):
         placed = container.place_order()(
             PlaceOrderCommand(

@@ -28,9 +28,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from opply.adapters.database import make_engine, make_read_engine, make_session_factory
 from opply.adapters.memory import InMemoryStore, InMemoryUnitOfWork
 from opply.adapters.migrations import runner
-from opply.adapters.orm import metadata, start_mappers
+from opply.adapters.orm import metadata, start_mappers, webhook_fanout
 from opply.adapters.passwords import Argon2PasswordHasher
 from opply.adapters.sql_uow import SqlUnitOfWork
+from opply.adapters.sql_webhooks import SqlWebhookStore
 from opply.application.unit_of_work import UnitOfWork
 from opply.entrypoints.app import create_app, unwire_app
 from opply.entrypoints.config import Settings, database_url
@@ -178,9 +179,15 @@ def uow(connection: Connection, session_factory: sessionmaker[Session]) -> SqlUn
 def committed_db(database: Database) -> Iterator[Database]:
     """For tests that need real commits (concurrency): empties every table afterwards."""
     yield database
+    empty_every_table(database)
+
+
+def empty_every_table(database: Database) -> None:
     with database.engine.begin() as conn:
         for table in reversed(metadata.sorted_tables):
             conn.execute(table.delete())
+        # The one row the migration makes and the webhook fan-out needs: back at the start.
+        conn.execute(webhook_fanout.insert().values(id=1, tx_id=0, event_id=0))
 
 
 def make_settings(database: Database, **overrides: Any) -> Settings:
@@ -216,8 +223,11 @@ def build_test_container(database: Database, uow: SqlUnitOfWork | None = None) -
 
 
 @pytest.fixture
-def container(database: Database, uow: SqlUnitOfWork) -> Container:
-    return build_test_container(database, uow)
+def container(database: Database, uow: SqlUnitOfWork, connection: Connection) -> Container:
+    container = build_test_container(database, uow)
+    # The webhook store works on its own transactions: here, savepoints of the test's one.
+    container.webhook_store.override(providers.Object(SqlWebhookStore(connection)))
+    return container
 
 
 @pytest.fixture

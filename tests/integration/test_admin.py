@@ -22,6 +22,8 @@ PAGES = [
     "/admin/orders/",
     "/admin/users/",
     "/admin/users/new/",
+    "/admin/webhooks/",
+    "/admin/webhooks/new/",
 ]
 
 

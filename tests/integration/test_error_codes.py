@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +30,7 @@ from werkzeug.test import TestResponse
 from opply.adapters.orm import idempotency_keys
 from opply.application.dto import NewAddress, NewProduct, PlaceOrderCommand
 from opply.application.orders import OrderAction
+from opply.application.webhooks import DeliveryPolicy, SendOutcome
 from opply.domain.model import LineRequest
 from opply.entrypoints.api.headers import RESPONSE_HEADERS
 from opply.entrypoints.api.problems import HttpProblem, error_table
@@ -106,6 +107,9 @@ def world(client: FlaskClient, container: Container, connection: Connection) -> 
     ``TAKEN-1``, one sold in pairs from 2, and the customer's orders: one placed, one shipped,
     one cancelled."""
     staff, customer = f.user(container, staff=True), f.user(container)
+    webhook = container.create_webhook()(
+        url="https://erp.example.com/hooks", event_types=["order.placed"]
+    )
     create = container.create_product()
     product = create(NewProduct(name="Oat flour", price=Decimal("12.50"), quantity_in_stock=5))
     create(NewProduct(name="Rye", price=Decimal("3.00"), sku="TAKEN-1"))
@@ -140,6 +144,8 @@ def world(client: FlaskClient, container: Container, connection: Connection) -> 
         "cancelled": order(OrderAction.CANCEL),
         "address": address.id,
         "pairs": pairs.id,
+        "webhook": webhook.id,
+        **_deliveries(container),
     }
     customer_tokens = f.login(client, customer.username)
     return World(
@@ -153,6 +159,19 @@ def world(client: FlaskClient, container: Container, connection: Connection) -> 
         },
         refresh=customer_tokens["refresh"],
     )
+
+
+def _deliveries(container: Container) -> dict[str, int]:
+    """The webhook's deliveries of the three orders placed: one failed for good, one pending."""
+    store, now = container.webhook_store(), container.clock().now()
+    store.fan_out(now, 100)  # SQLite: every committed event is final
+    failed, pending = store.claim(now, timedelta(minutes=1), 2)
+    store.record(
+        DeliveryPolicy(schedule=()).result(
+            failed, SendOutcome(status_code=500), at=now, duration_ms=1
+        )
+    )
+    return {"failed_delivery": failed.delivery_id, "pending_delivery": pending.delivery_id}
 
 
 # --- one valid call per operation ----------------------------------------------------------------
@@ -205,6 +224,10 @@ NEW_ADDRESS = {
 }
 
 
+WEBHOOKS = "/api/v1/staff/webhooks/"
+NEW_WEBHOOK = {"url": "https://erp.example.com/hooks", "event_types": ["order.shipped"]}
+
+
 def _one_line(w: World) -> dict[str, Any]:
     return {"lines": [{"product_id": w.ids["product"], "quantity": 1}]}
 
@@ -255,6 +278,16 @@ VALID: dict[str, Call] = {
         "PATCH", "/api/v1/me/addresses/{address}/", "customer", lambda w: {"city": "York"}
     ),
     "deleteAddress": Call("DELETE", "/api/v1/me/addresses/{address}/", "customer"),
+    "listWebhookEndpoints": Call("GET", WEBHOOKS, "staff"),
+    "createWebhookEndpoint": Call("POST", WEBHOOKS, "staff", lambda w: NEW_WEBHOOK),
+    "getWebhookEndpoint": Call("GET", WEBHOOKS + "{webhook}/", "staff"),
+    "updateWebhookEndpoint": Call(
+        "PATCH", WEBHOOKS + "{webhook}/", "staff", lambda w: {"description": "ERP"}
+    ),
+    "deleteWebhookEndpoint": Call("DELETE", WEBHOOKS + "{webhook}/", "staff"),
+    "rotateWebhookSecret": Call("POST", WEBHOOKS + "{webhook}/rotate-secret/", "staff"),
+    "listWebhookDeliveries": Call("GET", WEBHOOKS + "{webhook}/deliveries/", "staff"),
+    "retryWebhookDelivery": Call("POST", WEBHOOKS + "deliveries/{failed_delivery}/retry/", "staff"),
 }
 SUCCESS = {
     "createProduct": 201,
@@ -264,6 +297,9 @@ SUCCESS = {
     "reorder": 201,
     "addAddress": 201,
     "deleteAddress": 204,
+    "createWebhookEndpoint": 201,
+    "deleteWebhookEndpoint": 204,
+    "retryWebhookDelivery": 202,
 }
 CONDITIONAL = ("listProducts", "getProduct", "getOrder", "getInvoice", "getAnyInvoice")
 # What each operation that parses arguments refuses as not fitting its schema.
@@ -283,6 +319,10 @@ INVALID_ARGUMENT: dict[str, dict[str, Any]] = {
     "reorder": {"json": {"address_id": 0}},
     "addAddress": {"json": {**NEW_ADDRESS, "phone": "call me"}},
     "updateAddress": {"json": {}},  # an empty PATCH (the document's minProperties: 1)
+    "listWebhookEndpoints": {"query_string": {"page_size": 101}},
+    "createWebhookEndpoint": {"json": {**NEW_WEBHOOK, "event_types": ["order.lost"]}},
+    "updateWebhookEndpoint": {"json": {}},  # an empty PATCH (the document's minProperties: 1)
+    "listWebhookDeliveries": {"query_string": {"page": 0}},
 }
 
 
@@ -399,6 +439,9 @@ def _reorder_key_in_progress(w: World) -> TestResponse:
     return _reorder(key="k-running")(w)
 
 
+PATH_IDS = ("product", "order", "shipped", "address", "webhook", "failed_delivery")
+
+
 def _generic(operation: str, call: Call) -> list[Case]:
     cases = [
         Case(operation, SUCCESS.get(operation, 200), None, _call(operation), "valid"),
@@ -442,9 +485,9 @@ def _generic(operation: str, call: Call) -> list[Case]:
             )
         )
     if "{" in call.path:
-        missing = dict.fromkeys(("product", "order", "shipped", "address"), MISSING_ID)
+        missing = dict.fromkeys(PATH_IDS, MISSING_ID)
         cases.append(Case(operation, 404, "not_found", _call(operation, ids=missing), "missing"))
-        huge = dict.fromkeys(("product", "order", "shipped", "address"), 2**31)
+        huge = dict.fromkeys(PATH_IDS, 2**31)
         cases.append(Case(operation, 404, "not_found", _call(operation, ids=huge), "no-route"))
     if operation in CONDITIONAL:
         cases.append(Case(operation, 304, None, _revalidated(operation), "not-modified"))
@@ -699,6 +742,29 @@ SPECIFIC: list[Case] = [
         _then(_call("cancelAnyOrder"), _call("cancelAnyOrder")),
         "twice",
     ),
+    Case(
+        "createWebhookEndpoint",
+        422,
+        "unsafe_webhook_url",
+        _call("createWebhookEndpoint", json={**NEW_WEBHOOK, "url": "ftp://erp.example.com/"}),
+        "not-https",
+    ),
+    Case(
+        "updateWebhookEndpoint",
+        422,
+        "unsafe_webhook_url",
+        _call("updateWebhookEndpoint", json={"url": "gopher://erp.example.com/"}),
+        "not-https",
+    ),
+    Case(
+        "retryWebhookDelivery",
+        409,
+        "delivery_not_failed",
+        lambda w: VALID["retryWebhookDelivery"].send(
+            w, ids={"failed_delivery": w.ids["pending_delivery"]}
+        ),
+        "pending",
+    ),
 ]
 
 CASES = [case for name, call in VALID.items() for case in _generic(name, call)] + SPECIFIC
@@ -762,7 +828,7 @@ def unreachable_world(database: Database) -> Iterator[World]:
     tokens = container.token_service()
     yield World(
         client=app.test_client(),
-        ids={"product": 1, "order": 1, "shipped": 1, "address": 1, "pairs": 1},
+        ids={**dict.fromkeys(PATH_IDS, 1), "pairs": 1},
         usernames={"customer": "alice"},
         tokens={
             "customer": tokens.issue_access(2, False, "login-2", 0),

@@ -205,3 +205,14 @@ def test_secrets_stay_out_of_git_and_of_the_image() -> None:
     assert ".env" in gitignore
     assert ".env" in dockerignore
     assert ".git" in dockerignore
+
+
+def test_compose_runs_a_webhook_worker_from_the_image_through_pgbouncer() -> None:
+    services = _compose()["services"]
+    worker = services["worker"]
+    assert worker["image"] == services["app"]["image"]
+    assert worker["command"] == ["opply", "worker"]
+    assert "@pgbouncer:6432/" in worker["environment"]["DATABASE_URL"]
+    assert worker["environment"]["OPPLY_MIGRATE_ON_START"] == "0"
+    assert worker["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    assert worker["healthcheck"] == {"disable": True}  # no HTTP to check

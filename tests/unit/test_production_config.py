@@ -152,9 +152,48 @@ def test_operations_settings_are_read_from_the_environment(env: pytest.MonkeyPat
     assert settings.log_level == "WARNING"
 
 
+def test_webhooks_may_call_only_public_https_addresses_in_production(
+    env: pytest.MonkeyPatch,
+) -> None:
+    env.setenv("OPPLY_ENV", "production")
+    env.setenv("SECRET_KEY", secrets.token_urlsafe(48))
+    env.setenv("DATABASE_URL", "postgresql://opply@db.internal:5432/opply")
+
+    settings = Settings.from_env(load_dotenv_file=False)
+
+    assert (settings.webhook_allow_http, settings.webhook_allow_private) == (False, False)
+    assert settings.webhook_timeout == 15.0
+    assert settings.webhook_retry_schedule == (5, 300, 1800, 7200, 18000, 36000, 36000)
+
+
+def test_webhooks_may_call_a_local_http_receiver_in_development(env: pytest.MonkeyPatch) -> None:
+    settings = Settings.from_env(load_dotenv_file=False)
+
+    assert (settings.webhook_allow_http, settings.webhook_allow_private) == (True, True)
+
+
+def test_webhook_settings_are_read_from_the_environment(env: pytest.MonkeyPatch) -> None:
+    env.setenv("WEBHOOK_TIMEOUT", "2.5")
+    env.setenv("WEBHOOK_RETRY_SCHEDULE", "0, 1,2")
+    env.setenv("WEBHOOK_ALLOW_HTTP", "false")
+    env.setenv("WEBHOOK_ALLOW_PRIVATE", "false")
+    env.setenv("WEBHOOK_CONCURRENCY", "3")
+
+    settings = Settings.from_env(load_dotenv_file=False)
+
+    assert settings.webhook_timeout == 2.5
+    assert settings.webhook_retry_schedule == (0, 1, 2)
+    assert (settings.webhook_allow_http, settings.webhook_allow_private) == (False, False)
+    assert settings.webhook_concurrency == 3
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
+        ("WEBHOOK_TIMEOUT", "0", "WEBHOOK_TIMEOUT must be a positive number"),
+        ("WEBHOOK_RETRY_SCHEDULE", "5,soon", "WEBHOOK_RETRY_SCHEDULE must be whole seconds"),
+        ("WEBHOOK_RETRY_SCHEDULE", "5,-1", "WEBHOOK_RETRY_SCHEDULE must not have a negative"),
+        ("WEBHOOK_ALLOW_HTTP", "maybe", "WEBHOOK_ALLOW_HTTP must be true or false"),
         ("LOG_LEVEL", "chatty", "LOG_LEVEL must be one of"),
         ("TRUSTED_PROXY_HOPS", "-1", "TRUSTED_PROXY_HOPS must be zero or more"),
         ("TRUSTED_PROXY_HOPS", "one", "TRUSTED_PROXY_HOPS must be a whole number"),

@@ -26,8 +26,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     event,
     func,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import composite, registry
@@ -294,6 +296,82 @@ order_events = Table(
     Index("ix_order_events_customer_position", "customer_id", "tx_id", "id"),
     Index("ix_order_events_position", "tx_id", "id"),
     sqlite_autoincrement=True,  # ids never reused, even after the newest row is deleted
+)
+
+# Webhooks (migration 0005): the staff's endpoints, one delivery per (event, endpoint), each
+# attempt of it, and the fan-out's cursor in the global event stream (docs/architecture.md,
+# "Webhooks").
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("url", String(2048), nullable=False),
+    Column("event_types", JSON(), nullable=False),
+    Column("description", String(500), nullable=False, server_default=""),
+    Column("secret", String(100), nullable=False),
+    Column("is_active", Boolean, nullable=False, server_default=true()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("failing_since", UTCDateTime(), nullable=True),
+    sqlite_autoincrement=True,
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column(
+        "endpoint_id",
+        Integer,
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column(
+        "event_id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("order_events.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("event_type", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", String(500), nullable=True),
+    Column("next_attempt_at", UTCDateTime(), nullable=True),
+    Column("locked_until", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+    UniqueConstraint("event_id", "endpoint_id"),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_endpoint", "endpoint_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column(
+        "delivery_id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("attempted_at", UTCDateTime(), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", String(500), nullable=True),
+    Column("duration_ms", Integer, nullable=False),
+    Index("ix_webhook_attempts_delivery", "delivery_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+# One row (id 1): where the fan-out stands in the (tx_id, id) order of order_events.
+webhook_fanout = Table(
+    "webhook_fanout",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("tx_id", BigInteger, nullable=False),
+    Column("event_id", BigInteger, nullable=False),
+    CheckConstraint("id = 1", name="one_row"),
 )
 
 _mapped = False

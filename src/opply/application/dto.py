@@ -524,3 +524,92 @@ def export_line(
         line_total=amounts.total,
         currency=currency,
     )
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class WebhookEndpointView(NamedTuple):
+    id: int
+    url: str
+    event_types: tuple[str, ...]
+    description: str
+    secret: str
+    is_active: bool
+    created_at: datetime
+
+
+class WebhookDeliveryView(NamedTuple):
+    id: int
+    endpoint_id: int
+    event_id: int
+    event_type: str
+    status: DeliveryStatus
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    next_attempt_at: datetime | None
+    created_at: datetime
+
+
+class WebhookAttemptView(NamedTuple):
+    attempted_at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewWebhookEndpoint:
+    url: str
+    event_types: tuple[str, ...]
+    description: str
+    secret: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClaimedDelivery:
+    """A delivery a worker holds the lease of, with what it needs to make the attempt.
+
+    ``attempt`` is its attempts so far, this one included: it fences the result (a worker whose
+    lease ran out and was taken over cannot record over the newer attempt)."""
+
+    delivery_id: int
+    attempt: int
+    endpoint_id: int
+    url: str
+    secret: str
+    event: OrderEventView
+    endpoint_failing: bool = False  # its endpoint had failed since its last success
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttemptResult:
+    """What a worker records after an attempt: the delivery's new state and the endpoint's."""
+
+    delivery_id: int
+    attempt: int
+    at: datetime
+    status: DeliveryStatus
+    status_code: int | None
+    error: str | None
+    next_attempt_at: datetime | None
+    duration_ms: int
+    disable_endpoint: bool  # 410 Gone
+    failing_cutoff: datetime  # an endpoint failing since before this is disabled
+    endpoint_failing: bool = True  # as claimed; a success resets it (False: nothing to reset)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryStats:
+    pending: int
+    delivered: int
+    failed: int
+    oldest_pending_created_at: datetime | None

@@ -7,12 +7,24 @@ Adapters in ``opply.adapters`` implement each port twice: on SQLAlchemy and in m
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
-from opply.application.dto import OrderView, RecordedEvent
+from opply.application.dto import (
+    AttemptResult,
+    ClaimedDelivery,
+    DeliveryStats,
+    NewWebhookEndpoint,
+    OrderView,
+    Page,
+    PageRequest,
+    RecordedEvent,
+    WebhookAttemptView,
+    WebhookDeliveryView,
+    WebhookEndpointView,
+)
 from opply.domain.model import (
     Address,
     AddressBook,
@@ -200,3 +212,69 @@ class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware, in UTC."""
         ...
+
+
+class WebhookStore(Protocol):
+    """The staff's webhook endpoints and the delivery queue (one SQL and one in-memory
+    implementation, run through the same contract tests). Each method is its own transaction:
+    the worker's steps must not hold locks while it talks to a receiver."""
+
+    # --- endpoints (staff) ---
+    def add_endpoint(self, new: NewWebhookEndpoint) -> WebhookEndpointView: ...
+
+    def endpoint(self, endpoint_id: int) -> WebhookEndpointView | None: ...
+
+    def endpoint_page(self, page: PageRequest) -> Page[WebhookEndpointView]:
+        """Newest first."""
+        ...
+
+    def change_endpoint(
+        self, endpoint_id: int, changes: Mapping[str, Any]
+    ) -> WebhookEndpointView | None:
+        """Set the given fields (url, event_types, description, is_active, secret)."""
+        ...
+
+    def remove_endpoint(self, endpoint_id: int) -> bool: ...
+
+    def delivery(self, delivery_id: int) -> WebhookDeliveryView | None: ...
+
+    def delivery_page(self, endpoint_id: int, page: PageRequest) -> Page[WebhookDeliveryView]:
+        """An endpoint's deliveries, newest first."""
+        ...
+
+    def attempts(self, delivery_id: int) -> list[WebhookAttemptView]:
+        """A delivery's attempts, oldest first."""
+        ...
+
+    def requeue_failed(self, delivery_id: int, at: datetime) -> WebhookDeliveryView | None:
+        """A failed delivery back to pending, due at ``at``; None if it is not failed."""
+        ...
+
+    # --- the worker ---
+    def fan_out(self, at: datetime, limit: int) -> int | None:
+        """One delivery per active endpoint that wants it, for each event after the fan-out's
+        cursor that no running transaction can still precede (as the customer's feed reads),
+        at most ``limit`` events; moves the cursor. Returns the number of events passed, or
+        None when another worker is fanning out right now."""
+        ...
+
+    def claim(self, at: datetime, lease: timedelta, limit: int) -> list[ClaimedDelivery]:
+        """Take the lease of at most ``limit`` pending deliveries due at ``at`` whose endpoint is
+        active and whose lease (if any) has run out, counting one more attempt for each."""
+        ...
+
+    def record(self, result: AttemptResult) -> bool:
+        """Record an attempt's result if the lease is still ours (False otherwise)."""
+        ...
+
+    def release(self, claimed: ClaimedDelivery) -> None:
+        """Give a lease back unattempted (a worker stopping): due again at once."""
+        ...
+
+    def stats(self) -> DeliveryStats: ...
+
+
+class UrlGuard(Protocol):
+    """Refuses webhook URLs a server must not call (``UnsafeWebhookUrl``)."""
+
+    def check(self, url: str) -> None: ...

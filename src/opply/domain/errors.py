@@ -396,3 +396,37 @@ class InvoiceNotIssued(DomainError):
     def __init__(self, order_id: int) -> None:
         self.order_id = order_id
         super().__init__(f"Order {order_id} has no invoice yet: it is issued when it ships")
+
+
+class WebhookEndpointNotFound(NotFound):
+    def __init__(self, endpoint_id: int) -> None:
+        self.endpoint_id = endpoint_id
+        super().__init__(f"Webhook endpoint {endpoint_id} does not exist")
+
+
+class WebhookDeliveryNotFound(NotFound):
+    def __init__(self, delivery_id: int) -> None:
+        self.delivery_id = delivery_id
+        super().__init__(f"Webhook delivery {delivery_id} does not exist")
+
+
+class UnsafeWebhookUrl(DomainError):
+    """A URL the server must not call: not https (where http is not allowed), or an address
+    inside the network (loopback, private, link-local, cloud metadata)."""
+
+    code = "unsafe_webhook_url"
+    status = 422
+    title = "Unsafe webhook URL"
+
+
+class DeliveryNotFailed(DomainError):
+    code = "delivery_not_failed"
+    status = 409
+    title = "Delivery not failed"
+
+    def __init__(self, delivery_id: int, status: str) -> None:
+        self.delivery_id = delivery_id
+        self.delivery_status = status
+        super().__init__(
+            f"Delivery {delivery_id} is {status}; only a failed delivery can be sent again"
+        )

@@ -30,6 +30,7 @@ def wired_modules() -> list[ModuleType]:
     from opply.entrypoints.admin import products as admin_products
     from opply.entrypoints.admin import site as admin_site
     from opply.entrypoints.admin import users as admin_users
+    from opply.entrypoints.admin import webhooks as admin_webhooks
     from opply.entrypoints.api import (
         account,
         addresses,
@@ -40,11 +41,13 @@ def wired_modules() -> list[ModuleType]:
         security,
         staff,
     )
+    from opply.entrypoints.api import webhooks as api_webhooks
 
     return [
         account,
         addresses,
         staff,
+        api_webhooks,
         auth,
         health,
         orders,
@@ -55,6 +58,7 @@ def wired_modules() -> list[ModuleType]:
         admin_orders,
         admin_products,
         admin_site,
+        admin_webhooks,
         admin_users,
     ]
 

@@ -1,8 +1,10 @@
-"""The ``opply`` command: database migrations, users, demo data, idempotency housekeeping."""
+"""The ``opply`` command: database migrations, users, demo data, idempotency housekeeping, and
+the webhook worker."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import os
 import sys
@@ -104,6 +106,27 @@ class _PrintRelease(argparse.Action):
         parser.exit()
 
 
+def cmd_worker(_: argparse.Namespace) -> int:
+    from opply.entrypoints.jsonlog import configure_logging
+    from opply.entrypoints.worker import Worker, stop_on_signals
+
+    settings = Settings.from_env()
+    # A connection for each delivery thread and one for the loop: none waits for the pool.
+    wanted = settings.webhook_concurrency + 1
+    if settings.db_pool_size + settings.db_max_overflow < wanted:
+        settings = dataclasses.replace(settings, db_pool_size=wanted - settings.db_max_overflow)
+    container = build_container(settings)
+    configure_logging(settings.log_level)
+    worker = Worker(
+        container.deliver_webhooks(),
+        concurrency=settings.webhook_concurrency,
+        poll_interval=settings.webhook_poll_interval,
+    )
+    stop_on_signals(worker)
+    worker.run()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="opply", description="Opply ordering backend")
     parser.add_argument(
@@ -142,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     purge = idem.add_parser("purge", help="delete keys older than 24 hours")
     purge.add_argument("--older-than-hours", type=int, default=24)
     purge.set_defaults(func=cmd_idempotency_purge)
+
+    sub.add_parser(
+        "worker", help="deliver webhooks until SIGTERM or SIGINT (several may run at once)"
+    ).set_defaults(func=cmd_worker)
     return parser
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from opply.application import webhooks
+
 log = logging.getLogger("opply.config")
 
 MIN_SECRET_KEY_BYTES = 32
@@ -210,6 +212,41 @@ def _shop_timezone() -> str:
     return name
 
 
+def _positive_int(name: str, default: int) -> int:
+    value = _int(name, default)
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {value}")
+    return value
+
+
+def _positive_number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from exc
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
+DEFAULT_RETRY_SCHEDULE = ",".join(str(wait) for wait in webhooks.DEFAULT_RETRY_SCHEDULE)
+
+
+def _schedule(name: str) -> tuple[int, ...]:
+    """Seconds to wait after each failed attempt, separated by commas (0 is allowed)."""
+    raw = os.environ.get(name, "").strip() or DEFAULT_RETRY_SCHEDULE
+    try:
+        waits = tuple(int(part) for part in raw.split(","))
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be whole seconds separated by commas, got {raw!r}") from exc
+    if any(wait < 0 for wait in waits):
+        raise ConfigError(f"{name} must not have a negative wait, got {raw!r}")
+    return waits
+
+
 def _text(name: str, default: str) -> str:
     return os.environ.get(name, "").strip() or default
 
@@ -287,6 +324,14 @@ class Settings:
     seller_vat_id: str = EXAMPLE_SELLER["SELLER_VAT_ID"]
     # A TrueType font for invoices; None: the one the package ships (DejaVu Sans).
     invoice_font: str | None = None
+    # Webhooks (application/webhooks.py, adapters/webhook_http.py). Outside production a
+    # newcomer's receiver on http://127.0.0.1 works; production needs them set to allow it.
+    webhook_timeout: float = 15.0
+    webhook_retry_schedule: tuple[int, ...] = webhooks.DEFAULT_RETRY_SCHEDULE
+    webhook_allow_http: bool = True
+    webhook_allow_private: bool = True
+    webhook_concurrency: int = 8  # deliveries in flight per `opply worker`
+    webhook_poll_interval: float = 0.5  # seconds between polls of an idle worker
 
     @property
     def is_production(self) -> bool:
@@ -361,4 +406,10 @@ class Settings:
             seller_address=seller["SELLER_ADDRESS"],
             seller_vat_id=seller["SELLER_VAT_ID"],
             invoice_font=_invoice_font(),
+            webhook_timeout=_positive_number("WEBHOOK_TIMEOUT", 15.0),
+            webhook_retry_schedule=_schedule("WEBHOOK_RETRY_SCHEDULE"),
+            webhook_allow_http=_flag("WEBHOOK_ALLOW_HTTP", env != "production"),
+            webhook_allow_private=_flag("WEBHOOK_ALLOW_PRIVATE", env != "production"),
+            webhook_concurrency=_positive_int("WEBHOOK_CONCURRENCY", 8),
+            webhook_poll_interval=_positive_number("WEBHOOK_POLL_INTERVAL", 0.5),
         )

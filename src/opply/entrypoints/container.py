@@ -19,9 +19,12 @@ from opply.adapters.database import make_engine, make_read_engine, make_session_
 from opply.adapters.invoice_pdf import FpdfInvoiceRenderer
 from opply.adapters.passwords import Argon2PasswordHasher
 from opply.adapters.sql_uow import SqlUnitOfWork
+from opply.adapters.sql_webhooks import SqlWebhookStore
 from opply.adapters.tokens import JwtTokenService
-from opply.application import addresses, auth, dashboard, events, orders, products, users
+from opply.adapters.webhook_http import HttpxWebhookSender, UrlPolicy
+from opply.application import addresses, auth, dashboard, events, orders, products, users, webhooks
 from opply.application.ports import Seller
+from opply.entrypoints.webhook_body import render_webhook_event
 
 
 class Container(containers.DeclarativeContainer):
@@ -130,6 +133,46 @@ class Container(containers.DeclarativeContainer):
     )
     export_orders = providers.Singleton(
         dashboard.ExportOrders, uow=uow, clock=clock, time_zone=settings.provided.shop_timezone
+    )
+
+    # Webhooks: endpoints for staff, and what `opply worker` runs (docs/architecture.md).
+    webhook_store = providers.Singleton(SqlWebhookStore, engine=engine)
+    url_policy = providers.Singleton(
+        UrlPolicy,
+        allow_http=settings.provided.webhook_allow_http,
+        allow_private=settings.provided.webhook_allow_private,
+    )
+    create_webhook = providers.Singleton(
+        webhooks.CreateWebhookEndpoint, store=webhook_store, guard=url_policy, clock=clock
+    )
+    list_webhooks = providers.Singleton(webhooks.ListWebhookEndpoints, store=webhook_store)
+    get_webhook = providers.Singleton(webhooks.GetWebhookEndpoint, store=webhook_store)
+    change_webhook = providers.Singleton(
+        webhooks.ChangeWebhookEndpoint, store=webhook_store, guard=url_policy
+    )
+    rotate_webhook_secret = providers.Singleton(webhooks.RotateWebhookSecret, store=webhook_store)
+    delete_webhook = providers.Singleton(webhooks.DeleteWebhookEndpoint, store=webhook_store)
+    list_webhook_deliveries = providers.Singleton(
+        webhooks.ListWebhookDeliveries, store=webhook_store
+    )
+    get_webhook_delivery = providers.Singleton(webhooks.GetWebhookDelivery, store=webhook_store)
+    retry_webhook_delivery = providers.Singleton(
+        webhooks.RetryWebhookDelivery, store=webhook_store, clock=clock
+    )
+    webhook_sender = providers.Singleton(
+        HttpxWebhookSender, policy=url_policy, timeout=settings.provided.webhook_timeout
+    )
+    delivery_policy = providers.Singleton(
+        webhooks.DeliveryPolicy, schedule=settings.provided.webhook_retry_schedule
+    )
+    deliver_webhooks = providers.Singleton(
+        webhooks.DeliverWebhooks,
+        store=webhook_store,
+        sender=webhook_sender,
+        clock=clock,
+        render=providers.Object(render_webhook_event),
+        policy=delivery_policy,
+        lease=providers.Callable(webhooks.lease_for, settings.provided.webhook_timeout),
     )
 
 

@@ -14,9 +14,11 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -25,8 +27,12 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from opply.application.dto import DeliveryStatus
+from opply.application.ports import WebhookStore
+from opply.application.unit_of_work import StoreUnavailable
 from opply.entrypoints.api.headers import RESPONSE_HEADERS
 from opply.entrypoints.config import Settings
 from opply.entrypoints.jsonlog import configure_logging, request_id_var
@@ -171,7 +177,41 @@ def metrics_view() -> Response:
         payload = generate_latest(registry)
     else:
         payload = generate_latest()
+    payload += webhook_metrics(current_app.extensions["container"].webhook_store())
     return Response(payload, status=200, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+class _WebhookCollector:
+    """The delivery queue as it stands, read from the database at scrape time (one GROUP BY):
+    every worker process and instance sees the same queue, so nothing is added up."""
+
+    def __init__(self, store: WebhookStore) -> None:
+        self._store = store
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            stats = self._store.stats()
+        except StoreUnavailable:
+            return  # the scrape still answers; the request metrics tell the rest
+        deliveries = GaugeMetricFamily(
+            "opply_webhook_deliveries", "Webhook deliveries by status", labels=["status"]
+        )
+        for status in DeliveryStatus:
+            deliveries.add_metric([status.value], getattr(stats, status.value))
+        yield deliveries
+        oldest = stats.oldest_pending_created_at
+        age = 0.0 if oldest is None else (datetime.now(UTC) - oldest).total_seconds()
+        yield GaugeMetricFamily(
+            "opply_webhook_oldest_pending_age_seconds",
+            "Age of the oldest pending webhook delivery (0 when none is pending)",
+            value=max(0.0, age),
+        )
+
+
+def webhook_metrics(store: WebhookStore) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_WebhookCollector(store))
+    return generate_latest(registry)
 
 
 def _origin_allowed(allowed: frozenset[str]) -> bool:

@@ -62,6 +62,7 @@ def init_admin(app: Flask) -> None:
         products,
         site,
         users,
+        webhooks,
     )
 
     settings: Settings = app.config["OPPLY_SETTINGS"]

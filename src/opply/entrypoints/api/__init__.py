@@ -10,7 +10,7 @@ from flask_smorest import Api
 from opply.entrypoints.api.headers import register_headers
 from opply.entrypoints.api.operations import ProblemResponsesPlugin
 from opply.entrypoints.api.problems import ProblemSchema, http_problem
-from opply.entrypoints.api.schemas import Money
+from opply.entrypoints.api.schemas import Money, WebhookEventSchema
 
 
 class OpplyApi(Api):
@@ -45,7 +45,62 @@ token rules) is `docs/api.md` in the project.
 * Lists are paged: `page` (from 1) and `page_size` (1 to 100).
 * `GET` of products and of an order carry an `ETag`: send it back as `If-None-Match` for a
   bodiless 304 while it is current.
+* Webhooks (staff, `/api/v1/staff/webhooks/`): each order event is POSTed to the endpoints
+  that want its type as the `WebhookEvent` schema, signed per Standard Webhooks (headers
+  `webhook-id`, the event's id and the same on every retry; `webhook-timestamp`;
+  `webhook-signature`, `v1,` and base64 of HMAC-SHA256 of `{id}.{timestamp}.{body}` keyed with
+  the secret's base64-decoded bytes after `whsec_`). Any 2xx is delivered; anything else is
+  retried for about a day. Deduplicate on `webhook-id`; keep the newest state by `timestamp`.
 """
+
+
+def _webhook_header(name: str, description: str, example: str) -> dict[str, Any]:
+    return {
+        "in": "header",
+        "name": name,
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "example": example},
+    }
+
+
+WEBHOOKS_DOC = {
+    "order-event": {
+        "post": {
+            "operationId": "receiveOrderEvent",
+            "summary": "An order event, POSTed to your webhook endpoint",
+            "description": "Sent to each active endpoint whose `event_types` has the event's "
+            "type, signed per Standard Webhooks with the endpoint's secret. Answer any 2xx "
+            "quickly; anything else (or no answer within 15 s) is retried after about 5 s, "
+            "5 min, 30 min, 2 h, 5 h, 10 h and 10 h, honouring a `Retry-After`. A 410 disables "
+            "the endpoint. At least once, in no promised order: deduplicate on `webhook-id` "
+            "and keep the newest state by `timestamp`.",
+            "tags": ["webhooks"],
+            "security": [],
+            "parameters": [
+                _webhook_header("webhook-id", "The event's id: the same on every retry", "1042"),
+                _webhook_header(
+                    "webhook-timestamp",
+                    "When this attempt was signed, in unix seconds",
+                    "1764670500",
+                ),
+                _webhook_header(
+                    "webhook-signature",
+                    "`v1,` and base64 of HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}."
+                    "{body}`, keyed with the base64-decoded secret after `whsec_`",
+                    "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=",
+                ),
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/WebhookEvent"}}
+                },
+            },
+            "responses": {"200": {"description": "Received (any 2xx is)"}},
+        }
+    }
+}
 
 
 def init_api(app: Flask) -> OpplyApi:
@@ -58,6 +113,7 @@ def init_api(app: Flask) -> OpplyApi:
         orders,
         products,
         staff,
+        webhooks,
     )
 
     app.config.update(
@@ -78,6 +134,9 @@ def init_api(app: Flask) -> OpplyApi:
             # The server that serves this document: generated clients are given their base
             # URL (the deployment's), and paths are absolute from the host.
             "servers": [{"url": "/", "description": "The host this document is served from"}],
+            # OpenAPI 3.0 has no `webhooks` (3.1 has): Redoc's `x-webhooks` extension describes
+            # what a delivery POSTs to a staff endpoint.
+            "x-webhooks": WEBHOOKS_DOC,
             "components": {
                 "securitySchemes": {
                     "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
@@ -92,5 +151,7 @@ def init_api(app: Flask) -> OpplyApi:
     for blueprint in (health.blp, auth.blp, account.blp, products.blp, orders.blp, staff.blp):
         api.register_blueprint(blueprint)
     api.register_blueprint(addresses.blp)
+    api.register_blueprint(webhooks.blp)
+    api.spec.components.schema("WebhookEvent", schema=WebhookEventSchema)
     app.register_blueprint(docs.docs_assets)
     return api

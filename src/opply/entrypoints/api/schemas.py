@@ -16,9 +16,11 @@ from typing import Any, ClassVar
 import marshmallow as ma
 from marshmallow import validate
 
+from opply.application.dto import DeliveryStatus
 from opply.application.events import DEFAULT_FEED_LIMIT, MAX_CURSOR_LENGTH, MAX_FEED_LIMIT
 from opply.application.passwords import MAX_PASSWORD_LENGTH
 from opply.application.users import MAX_USERNAME_LENGTH
+from opply.application.webhooks import MAX_URL_LENGTH, MAX_WEBHOOK_DESCRIPTION_LENGTH
 from opply.domain.model import (
     ADDRESS_LIMITS,
     CENT,
@@ -803,3 +805,163 @@ class HealthSchema(StatusSchema):
             "description": "The git commit the release was made from, or `unknown`",
         },
     )
+
+
+# --- webhooks -------------------------------------------------------------------------------
+
+DELIVERY_STATUSES = [status.value for status in DeliveryStatus]
+WEBHOOK_ID = [{"in": "path", "name": "endpoint_id", "description": "The webhook endpoint's id"}]
+DELIVERY_ID = [{"in": "path", "name": "delivery_id", "description": "The delivery's id"}]
+
+
+class StaffEventDataSchema(ViewSchema):
+    order = ma.fields.Nested(
+        StaffOrderSchema,
+        required=True,
+        metadata={"description": "The order as `GET /api/v1/staff/orders/{id}/` returned it then"},
+    )
+
+
+class WebhookEventSchema(OrderEventSchema):
+    """The body of every webhook delivery: the event, with the order as staff see it."""
+
+    data = ma.fields.Nested(StaffEventDataSchema, required=True)
+
+
+def _webhook_url(**kwargs: Any) -> ma.fields.String:
+    return ma.fields.String(
+        validate=validate.Length(min=1, max=MAX_URL_LENGTH),
+        metadata={
+            "example": "https://erp.example.com/hooks/opply",
+            "description": "https:// (http:// only where the deployment allows it), to a "
+            "public address; anything else is a 422 `unsafe_webhook_url`",
+        },
+        **kwargs,
+    )
+
+
+def _event_types(**kwargs: Any) -> ma.fields.List[Any]:
+    return ma.fields.List(
+        ma.fields.String(validate=validate.OneOf(EVENT_TYPES)),
+        validate=validate.Length(min=1, max=len(EVENT_TYPES)),
+        metadata={
+            "example": ["order.placed", "order.shipped"],
+            "description": "The event types to send it",
+        },
+        **kwargs,
+    )
+
+
+def _webhook_description(**kwargs: Any) -> ma.fields.String:
+    return ma.fields.String(
+        validate=validate.Length(max=MAX_WEBHOOK_DESCRIPTION_LENGTH),
+        metadata={"example": "ERP order sync"},
+        **kwargs,
+    )
+
+
+class WebhookEndpointCreateSchema(StrictSchema):
+    url = _webhook_url(required=True)
+    event_types = _event_types(required=True)
+    description = _webhook_description(load_default="")
+
+
+WEBHOOK_FIELDS = "url, event_types, description, is_active"
+
+
+class WebhookEndpointPatchSchema(StrictSchema):
+    # Written into the document (api/operations.py): an empty body is refused (_not_empty).
+    openapi_extra: ClassVar[dict[str, Any]] = {"minProperties": 1}
+
+    url = _webhook_url()
+    event_types = _event_types()
+    description = _webhook_description()
+    is_active = ma.fields.Boolean(
+        metadata={"example": False, "description": "false stops deliveries to it"}
+    )
+
+    @ma.validates_schema
+    def _not_empty(self, data: dict[str, Any], **_: Any) -> None:
+        if not data:
+            raise ma.ValidationError(f"Give at least one of {WEBHOOK_FIELDS}.")
+
+
+class WebhookEndpointSchema(ViewSchema):
+    id = ma.fields.Integer(required=True, metadata={"example": 3})
+    url = ma.fields.String(
+        required=True, metadata={"example": "https://erp.example.com/hooks/opply"}
+    )
+    event_types = ma.fields.List(
+        ma.fields.String(validate=validate.OneOf(EVENT_TYPES)),
+        required=True,
+        metadata={"example": ["order.placed", "order.shipped"]},
+    )
+    description = ma.fields.String(required=True, metadata={"example": "ERP order sync"})
+    secret = ma.fields.String(
+        required=True,
+        metadata={
+            "example": "whsec_EXAMPLEexampleEXAMPLEexampleEXAMPLEexample0=",
+            "description": "Verifies the `webhook-signature` of every delivery (Standard "
+            "Webhooks): `whsec_` and base64 of 32 random bytes",
+        },
+    )
+    is_active = ma.fields.Boolean(
+        required=True,
+        metadata={
+            "example": True,
+            "description": "false: nothing is sent (set by staff, by a 410 answer, or after "
+            "5 days of failures)",
+        },
+    )
+    created_at = UtcDateTime(required=True, metadata={"example": "2026-12-02T09:00:00Z"})
+
+
+class WebhookEndpointPageSchema(PageSchema):
+    next = _page_link("/api/v1/staff/webhooks/", 3)
+    previous = _page_link("/api/v1/staff/webhooks/", 1)
+    results = ma.fields.List(ma.fields.Nested(WebhookEndpointSchema), required=True)
+
+
+class WebhookDeliverySchema(ViewSchema):
+    id = ma.fields.Integer(required=True, metadata={"example": 5310})
+    event_id = ma.fields.Integer(
+        required=True, metadata={"example": 1042, "description": "Sent as `webhook-id`"}
+    )
+    event_type = ma.fields.String(
+        required=True, validate=validate.OneOf(EVENT_TYPES), metadata={"example": "order.shipped"}
+    )
+    status = ma.fields.String(
+        required=True,
+        validate=validate.OneOf(DELIVERY_STATUSES),
+        metadata={
+            "example": "pending",
+            "description": "pending (waiting for its next attempt), delivered (a 2xx), or "
+            "failed (every attempt of the schedule failed)",
+        },
+    )
+    attempts = ma.fields.Integer(required=True, metadata={"example": 2})
+    last_status_code = ma.fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"example": 503, "description": "The last answer's status; null before one"},
+    )
+    last_error = ma.fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"example": "HTTP 503", "description": "Why the last attempt failed"},
+    )
+    next_attempt_at = UtcDateTime(
+        required=True,
+        allow_none=True,
+        metadata={
+            "example": "2026-12-02T10:20:00Z",
+            "description": "When it is attempted next; null when none is due",
+        },
+    )
+    created_at = UtcDateTime(required=True, metadata={"example": "2026-12-02T10:15:00Z"})
+
+
+class WebhookDeliveryPageSchema(PageSchema):
+    next = _page_link("/api/v1/staff/webhooks/3/deliveries/", 3)
+    previous = _page_link("/api/v1/staff/webhooks/3/deliveries/", 1)
+    results = ma.fields.List(ma.fields.Nested(WebhookDeliverySchema), required=True)

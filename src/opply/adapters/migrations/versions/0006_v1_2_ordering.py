@@ -13,7 +13,7 @@ built while they are empty. No index is added to ``orders`` (building one would 
 to a big table): the counter is what keeps invoice numbers unique.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-02
 """
 
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
