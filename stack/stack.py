@@ -595,6 +595,10 @@ def app_environment(secret: str, *, database_url: str) -> dict[str, str]:
         "WEB_CONCURRENCY": str(_int_setting("STACK_WORKERS", 2)),
         "DB_POOL_SIZE": str(_int_setting("STACK_DB_POOL_SIZE", 2)),
         "DB_MAX_OVERFLOW": str(_int_setting("STACK_DB_MAX_OVERFLOW", 2)),
+        # Production refuses to start without the seller every invoice names.
+        "SELLER_NAME": "Opply Stack Ltd",
+        "SELLER_ADDRESS": "1 Loopback Lane\\nLondon",
+        "SELLER_VAT_ID": "GB000000000",
     }
 
 
