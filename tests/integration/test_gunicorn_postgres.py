@@ -29,6 +29,7 @@ from sqlalchemy import func, select
 
 from opply.adapters.orm import order_lines, orders, products
 from opply.domain.model import OrderStatus
+from opply.entrypoints.config import EXAMPLE_SELLER
 from opply.entrypoints.container import Container
 from tests.integration import factories as f
 from tests.integration.conftest import Database, build_test_container
@@ -108,6 +109,7 @@ def _serve(database: Database, tmp_path: Path, **extra_env: str) -> Iterator[Ser
         "OPPLY_ENV": "test",
         "WEB_CONCURRENCY": str(WORKERS),
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        **EXAMPLE_SELLER,  # production refuses to start without the seller's details
         **extra_env,
     }
     stdout_path, stderr_path = tmp_path / "gunicorn.stdout", tmp_path / "gunicorn.stderr"
