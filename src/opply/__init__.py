@@ -1,3 +1,3 @@
 """Opply ordering backend."""
 
-__version__ = "1.0.0"
+__version__ = "1.2.0"

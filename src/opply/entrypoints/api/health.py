@@ -21,7 +21,7 @@ from opply.entrypoints.container import Container
 blp = Blueprint("health", __name__, description="Probes for load balancers and orchestrators")
 
 OK = Rendered(status="ok")
-RELEASE_EXAMPLE = {"version": "1.0.0", "commit": "808dfab8c0ffee0000000000000000000000000a"}
+RELEASE_EXAMPLE = {"version": "1.2.0", "commit": "808dfab8c0ffee0000000000000000000000000a"}
 
 engine: Engine = Provide[Container.engine]
 

@@ -796,7 +796,7 @@ class HealthSchema(StatusSchema):
 
     version = ma.fields.String(
         required=True,
-        metadata={"example": "1.0.0", "description": "The version of the package that answers"},
+        metadata={"example": "1.2.0", "description": "The version of the package that answers"},
     )
     commit = ma.fields.String(
         required=True,
