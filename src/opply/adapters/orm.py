@@ -186,6 +186,12 @@ orders = Table(
     # The delivery address copied when placed: delivery_recipient, ... (all NULL: none).
     *(Column(delivery_column(name), String(128), nullable=True) for name in DELIVERY_FIELDS),
     Column("invoice_number", String(32), nullable=True),
+    # The order's net and VAT (its lines' sums, each line rounded as the domain rounds it),
+    # written when it is placed (migration 0008): the dashboard's sales sum these, not the
+    # lines. NULL on an order an instance of the release before wrote; the reads then sum
+    # its lines.
+    Column("subtotal", Money(), nullable=True),
+    Column("vat_total", Money(), nullable=True),
     Index("ix_orders_customer_created", "customer_id", "created_at", "id"),
     Index("ix_orders_created", "created_at", "id"),
     # The dashboard's "to ship" (placed, oldest first) and the export by status.
@@ -398,6 +404,8 @@ def start_mappers() -> None:
     mapper_registry.map_imperatively(
         Order,
         orders,
+        # Written once with the order's row (SqlOrderRepository.add), read only by the reads.
+        exclude_properties=["subtotal", "vat_total"],
         properties={
             "delivery_address": composite(
                 DeliveryAddress,
