@@ -162,6 +162,22 @@ def test_orders_without_stored_totals_ship_and_sell_with_their_lines_sums(
     assert sales == before_sales == Sales(orders=2, net=Decimal("77.50"), vat=Decimal("5.52"))
 
 
+def test_an_order_at_the_domains_limits_keeps_its_totals(contract_uow: UnitOfWork) -> None:
+    """An order may cost far more than one price may be: its stored totals still fit."""
+    buyer = add_user(contract_uow)
+    products = add_products(contract_uow, *((f"P{i}", 5) for i in range(3)))
+    lines = [order_line(p, 10_000, price="9999999999.99", vat="100.00") for p in products]
+    order_id = add_lines_order(contract_uow, buyer, lines)
+    with contract_uow.read() as reads:
+        [shown] = reads.orders_to_ship(limit=50).orders
+        [day] = reads.sales([T0, T0 + DAY])
+        view = reads.order(order_id)
+    assert view is not None
+    assert shown.subtotal == view.subtotal == Decimal("299999999999700.00")
+    assert (shown.vat_total, shown.total) == (view.vat_total, view.total)
+    assert (day.net, day.vat) == (view.subtotal, view.vat_total)
+
+
 def test_with_nothing_placed_there_is_nothing_to_ship(contract_uow: UnitOfWork) -> None:
     buyer = add_user(contract_uow)
     [a] = add_products(contract_uow, ("Oat", 5))

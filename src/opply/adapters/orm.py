@@ -93,6 +93,15 @@ class Money(Hundredths):
     cache_ok = True
 
 
+class OrderAmount(Hundredths):
+    """An order's net or VAT total: up to 100 lines of 10,000 units at the highest price,
+    about 10^16 (NUMERIC(20, 2); integer hundredths fit a 64-bit integer on SQLite)."""
+
+    impl = Numeric(20, 2)
+    precision = 20
+    cache_ok = True
+
+
 class Percent(Hundredths):
     """A percentage with two places, 0.00 to 100.00 (a VAT rate)."""
 
@@ -190,8 +199,8 @@ orders = Table(
     # written when it is placed (migration 0008): the dashboard's sales sum these, not the
     # lines. NULL on an order an instance of the release before wrote; the reads then sum
     # its lines.
-    Column("subtotal", Money(), nullable=True),
-    Column("vat_total", Money(), nullable=True),
+    Column("subtotal", OrderAmount(), nullable=True),
+    Column("vat_total", OrderAmount(), nullable=True),
     Index("ix_orders_customer_created", "customer_id", "created_at", "id"),
     Index("ix_orders_created", "created_at", "id"),
     # The dashboard's "to ship" (placed, oldest first) and the export by status.

@@ -32,8 +32,8 @@ depends_on = None
 
 BATCH = 5000
 
-# Money is NUMERIC(12, 2) on PostgreSQL, integer hundredths on SQLite (orm.Hundredths); so are
-# the lines' unit_price and vat_rate, whence two ways of rounding one line's VAT half up.
+# Money is NUMERIC on PostgreSQL, integer hundredths on SQLite (orm.Hundredths); so are the
+# lines' unit_price and vat_rate, whence two ways of rounding one line's VAT half up.
 LINE_VAT = {
     "postgresql": "ROUND(l.unit_price * l.quantity * l.vat_rate * 0.01, 2)",
     "sqlite": "((l.unit_price * l.quantity * l.vat_rate + 5000) / 10000)",
@@ -48,14 +48,15 @@ FILL = (
 )
 
 
-def _money() -> sa.types.TypeEngine[Any]:
-    return sa.Numeric(12, 2).with_variant(sa.BigInteger(), "sqlite")
+def _amount() -> sa.types.TypeEngine[Any]:
+    # orm.OrderAmount: an order can cost more than one price may (100 lines of 10,000 units).
+    return sa.Numeric(20, 2).with_variant(sa.BigInteger(), "sqlite")
 
 
 def upgrade() -> None:
     with op.batch_alter_table("orders") as batch:
-        batch.add_column(sa.Column("subtotal", _money(), nullable=True))
-        batch.add_column(sa.Column("vat_total", _money(), nullable=True))
+        batch.add_column(sa.Column("subtotal", _amount(), nullable=True))
+        batch.add_column(sa.Column("vat_total", _amount(), nullable=True))
     bind = op.get_bind()
     dialect = bind.dialect.name
     fill = sa.text(FILL.format(line_vat=LINE_VAT["sqlite" if dialect == "sqlite" else dialect]))
