@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event, text
 
-from dataset import INITIAL_STOCK, PRODUCTS
+from dataset import INITIAL_STOCK, PRODUCTS, STORE_TOTALS
 from knobs import Knobs, say
 from tools import Load
 
@@ -69,17 +69,7 @@ def grow_orders(engine: Engine) -> int:
                 ),
                 {"initial": INITIAL_STOCK, "p": PRODUCTS, "low": LOW_PRODUCTS},
             )
-            # Each order's net and VAT, as the service stores them when it places one
-            # (migration 0008): each line's VAT rounded to the cent on its own.
-            conn.execute(
-                text(
-                    "UPDATE orders o SET subtotal = s.net, vat_total = s.vat FROM "
-                    "(SELECT l.order_id, sum(l.unit_price * l.quantity) AS net, "
-                    "sum(round(l.unit_price * l.quantity * l.vat_rate * 0.01, 2)) AS vat "
-                    "FROM order_lines l GROUP BY l.order_id) s "
-                    "WHERE s.order_id = o.id AND o.subtotal IS NULL"
-                )
-            )
+            conn.execute(STORE_TOTALS)  # as the service stores them when it places one
             # The books balance, as the bench checks them: every product's stock is the
             # initial stock less the units of the placed orders.
             conn.execute(

@@ -11,7 +11,11 @@ with the order's row and the panel sums those.
   its own (``domain.model.line_amounts``), ``BATCH`` orders per transaction on PostgreSQL (short
   row locks: the running release keeps changing statuses), in id order; orders inserted while
   this runs without totals are left to the reads' fallback.
-* ``ix_orders_created`` already serves the panel's range of days; no index is added.
+* ``ix_orders_created_without_totals``: a partial index of the orders without totals (on
+  ``created_at``, ``WHERE subtotal IS NULL``), built after the backfill, so nearly empty: the
+  sales read finds the rows whose lines it must sum through it. On PostgreSQL it is built
+  CONCURRENTLY (orders stay writable), and an interrupted build's invalid index is dropped and
+  built again, as in 0007.
 
 Revision ID: 0008
 Revises: 0007
@@ -31,6 +35,7 @@ branch_labels = None
 depends_on = None
 
 BATCH = 5000
+INDEX = "ix_orders_created_without_totals"
 
 # Money is NUMERIC on PostgreSQL, integer hundredths on SQLite (orm.Hundredths); so are the
 # lines' unit_price and vat_rate, whence two ways of rounding one line's VAT half up.
@@ -64,15 +69,47 @@ def upgrade() -> None:
     if dialect != "postgresql":
         # SQLite runs every migration in one transaction (migrations/runner.py).
         bind.execute(fill, {"after": 0, "until": last})
+        _build_index()
         return
     # The columns are committed first; then each batch's UPDATE is a transaction of its own
     # (autocommit), so no row stays locked for longer than its batch.
     with op.get_context().autocommit_block():
         for after in range(0, last, BATCH):
             bind.execute(fill, {"after": after, "until": after + BATCH})
+    _build_index()
+
+
+def _build_index() -> None:
+    where = sa.text("subtotal IS NULL")
+    if op.get_bind().dialect.name != "postgresql":
+        op.create_index(INDEX, "orders", ["created_at"], sqlite_where=where)
+        return
+    with op.get_context().autocommit_block():
+        invalid = op.get_bind().execute(
+            sa.text(
+                "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "WHERE c.relname = :name AND NOT i.indisvalid"
+            ),
+            {"name": INDEX},
+        )
+        if invalid.first() is not None:
+            op.drop_index(INDEX, table_name="orders", postgresql_concurrently=True)
+        op.create_index(
+            INDEX,
+            "orders",
+            ["created_at"],
+            postgresql_where=where,
+            postgresql_concurrently=True,
+            if_not_exists=True,
+        )
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        with op.get_context().autocommit_block():
+            op.drop_index(INDEX, table_name="orders", postgresql_concurrently=True, if_exists=True)
+    else:
+        op.drop_index(INDEX, table_name="orders")
     with op.batch_alter_table("orders") as batch:
         batch.drop_column("vat_total")
         batch.drop_column("subtotal")
