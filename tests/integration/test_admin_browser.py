@@ -271,12 +271,12 @@ def test_the_dashboard_shows_what_to_ship_what_runs_low_and_30_days_of_sales(
     container.place_order()(PlaceOrderCommand(customer_id=buyer.id, lines=[line]))
     while store.fan_out(now, 100):
         pass
-    [claimed] = store.claim(now, timedelta(seconds=30), 10)
-    store.record(
-        DeliveryPolicy(schedule=()).result(
-            claimed, SendOutcome(status_code=500), at=now, duration_ms=1
-        )
-    )
+    # Every order.placed since the endpoint was made (the module's other tests placed some).
+    claimed = store.claim(now, timedelta(seconds=30), 100)
+    assert claimed
+    for delivery in claimed:
+        outcome = SendOutcome(status_code=500)
+        store.record(DeliveryPolicy(schedule=()).result(delivery, outcome, at=now, duration_ms=1))
 
     page.goto(f"{base}/admin/login/")
     page.get_by_label("Username").fill("shopkeeper")
@@ -315,7 +315,7 @@ def test_the_dashboard_shows_what_to_ship_what_runs_low_and_30_days_of_sales(
     expect(rows.first).to_contain_text("Dashboard switched-off hook")
     expect(rows.first).to_contain_text("disabled")
     expect(rows.last).to_contain_text("Dashboard failing hook")
-    expect(rows.last.locator("td.num")).to_have_text("1")
+    expect(rows.last.locator("td.num")).to_have_text(str(len(claimed)))
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "admin-dashboard.png"), full_page=True)
 
@@ -334,4 +334,4 @@ def test_the_dashboard_shows_what_to_ship_what_runs_low_and_30_days_of_sales(
     integrations.get_by_role("link", name="Dashboard failing hook").click()
     expect(page).to_have_url(f"{base}/admin/webhooks/{hooks[1]}/#deliveries")
     deliveries = page.locator("table").filter(has=page.get_by_role("cell", name="failed"))
-    expect(deliveries.get_by_role("button", name="Send again")).to_be_visible()
+    expect(deliveries.get_by_role("button", name="Send again")).to_have_count(len(claimed))
