@@ -81,9 +81,27 @@ KEEP_ANSWER = text(
     "response=:b_response\\:\\:JSON "
     "WHERE idempotency_keys.customer_id = :b_customer_id AND idempotency_keys.key = :b_key"
 )
+# The order's row: no delivery address here (its columns NULL, as the service writes them for
+# an order without one) and its net and VAT totals (migration 0008).
+DELIVERY_COLUMNS = tuple(
+    f"delivery_{name}"
+    for name in (
+        "recipient",
+        "company",
+        "line1",
+        "line2",
+        "postal_code",
+        "city",
+        "country",
+        "phone",
+    )
+)
+NO_DELIVERY = dict.fromkeys(DELIVERY_COLUMNS)
+_ORDER_COLUMNS = ("customer_id", "status", "currency", "created_at", *DELIVERY_COLUMNS)
+_ORDER_COLUMNS += ("subtotal", "vat_total")
 INSERT_ORDER = text(
-    "INSERT INTO orders (customer_id, status, currency, created_at) "
-    "VALUES (:customer_id, :status, :currency, :created_at) RETURNING orders.id"
+    f"INSERT INTO orders ({', '.join(_ORDER_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in _ORDER_COLUMNS)}) RETURNING orders.id"
 )
 # The order's event, in its transaction (issue 18): the service's outbox INSERT, one row.
 INSERT_EVENT = text(
@@ -186,10 +204,15 @@ def product_json(row: Row[Any]) -> dict[str, Any]:
     }
 
 
+def amounts(unit_price: Decimal, quantity: int, vat_rate: Decimal) -> tuple[Decimal, Decimal]:
+    """A line's net and VAT (rounded to the cent, half up, as the domain does)."""
+    net = (unit_price * quantity).quantize(CENT)
+    return net, (net * vat_rate / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
 def line_json(line: Any) -> tuple[dict[str, Any], Decimal, Decimal]:
-    """A line's JSON, its net and its VAT (rounded to the cent, half up, as the domain does)."""
-    net = (line.unit_price * line.quantity).quantize(CENT)
-    vat = (net * line.vat_rate / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+    """A line's JSON, its net and its VAT."""
+    net, vat = amounts(line.unit_price, line.quantity, line.vat_rate)
     body = {
         "product_id": line.product_id,
         "sku": line.sku,
@@ -406,7 +429,10 @@ def take_and_record(
         stock = {f"id_{k}": pid for k, pid in enumerate(ids)}
         stock.update({f"stock_{k}": left[pid] for k, pid in enumerate(ids)})
         conn.execute(stock_update(len(ids)), {**stock, **named})
-    order = {"customer_id": customer_id, "status": "placed", "currency": CURRENCY}
+    sums = [amounts(found[pid].price, quantity, found[pid].vat_rate) for pid, quantity in wanted]
+    order = {"customer_id": customer_id, "status": "placed", "currency": CURRENCY, **NO_DELIVERY}
+    order["subtotal"] = sum((net for net, _ in sums), Decimal("0.00"))
+    order["vat_total"] = sum((vat for _, vat in sums), Decimal("0.00"))
     order_id = conn.execute(INSERT_ORDER, {**order, "created_at": now}).scalar_one()
     lines = [line_row(order_id, found[pid], quantity) for pid, quantity in wanted]
     conn.execute(insert_lines(len(lines)), numbered(lines))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import TextClause
@@ -83,6 +84,9 @@ def place_order(lines: int, *, events: bool = True) -> str:
     key = "'pgbench-' || :client_id || '-' || :nonce"
     claim = {"customer_id": ":customer", "key": key, "fingerprint": "''", "created_at": now}
     order = {"customer_id": ":customer", "status": "'placed'", "currency": "'EUR'"}
+    order.update(dict.fromkeys(bare_app.DELIVERY_COLUMNS, "NULL"))
+    # The lines' net and VAT as the service stores them: ``lines`` lines of 1 x 10.50 at 7%.
+    order.update(subtotal=f"{Decimal('10.50') * lines}", vat_total=f"{Decimal('0.74') * lines}")
     line = {
         "order_id": ":order_id",
         "sku": "'P-000001'",

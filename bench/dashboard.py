@@ -4,8 +4,9 @@ The page is for a handful of staff, not for load: what matters is how long its r
 big order table, so the row times the use case itself (``ShowDashboard``: one statement per
 panel) through the service's own container and read engine, one call after another. The orders
 are grown to 100,000 first (two lines each, over the last 90 days, one in five placed and one
-in twenty cancelled) and, on purpose, not analysed: the plans must find the indexes without
-fresh statistics, as on a database whose autovacuum has not come round yet.
+in ten cancelled, each with its totals stored as the service stores them) and, on purpose, not
+analysed: the plans must find the indexes without fresh statistics, as on a database whose
+autovacuum has not come round yet.
 """
 
 from __future__ import annotations
@@ -32,16 +33,25 @@ def grow_orders(engine: Engine) -> int:
         have = conn.execute(text("SELECT count(*) FROM orders")).scalar_one()
         missing = max(0, ORDERS - int(have))
         if missing:
+            # Each row written once with its net and VAT, as the service writes an order: the
+            # sums of the two lines inserted next (their products follow from the order's id).
+            line_products = "FROM products p WHERE p.id IN (o.id % :p + 1, (o.id + :half) % :p + 1)"
             conn.execute(
                 text(
-                    "INSERT INTO orders (customer_id, status, currency, created_at) "
-                    "SELECT (SELECT min(id) FROM users), "
+                    "INSERT INTO orders (id, customer_id, status, currency, created_at, "
+                    "subtotal, vat_total) "
+                    "SELECT o.id, (SELECT min(id) FROM users), "
                     "(ARRAY['placed', 'shipped', 'delivered', 'delivered', 'placed', "
-                    "'delivered', 'shipped', 'delivered', 'delivered', 'cancelled'])[i % 10 + 1],"
-                    " 'EUR', now() - (i * 90 * 86400.0 / :n) * interval '1 second' "
-                    "FROM generate_series(1, CAST(:n AS integer)) AS i"
+                    "'delivered', 'shipped', 'delivered', 'delivered', 'cancelled'])"
+                    "[o.i % 10 + 1],"
+                    " 'EUR', now() - (o.i * 90 * 86400.0 / :n) * interval '1 second', "
+                    f"(SELECT sum(p.price * (1 + o.id % 3)) {line_products}), "
+                    "(SELECT sum(round(p.price * (1 + o.id % 3) * p.vat_rate * 0.01, 2)) "
+                    f"{line_products}) "
+                    "FROM (SELECT nextval(pg_get_serial_sequence('orders', 'id')) AS id, i "
+                    "FROM generate_series(1, CAST(:n AS integer)) AS i) o"
                 ),
-                {"n": missing},
+                {"n": missing, "p": PRODUCTS, "half": PRODUCTS // 2},
             )
             conn.execute(
                 text(
@@ -67,6 +77,18 @@ def grow_orders(engine: Engine) -> int:
                     "FROM products p WHERE p.id > :p AND p.id <= :p + :low"
                 ),
                 {"initial": INITIAL_STOCK, "p": PRODUCTS, "low": LOW_PRODUCTS},
+            )
+            # The oldest placed order got the lines above after it was written: its totals
+            # again (one row).
+            conn.execute(
+                text(
+                    "UPDATE orders SET "
+                    "subtotal = (SELECT sum(unit_price * quantity) FROM order_lines l "
+                    "WHERE l.order_id = orders.id), "
+                    "vat_total = (SELECT sum(round(unit_price * quantity * vat_rate * 0.01, 2)) "
+                    "FROM order_lines l WHERE l.order_id = orders.id) "
+                    "WHERE id = (SELECT min(id) FROM orders WHERE status = 'placed')"
+                )
             )
             # The books balance, as the bench checks them: every product's stock is the
             # initial stock less the units of the placed orders.

@@ -62,6 +62,18 @@ def vacuum(engine: Engine) -> None:
         conn.execute(text("VACUUM ANALYZE"))
 
 
+# Each order's net and VAT, as the service stores them on its row when it places it (migration
+# 0008): its lines' sums, each line's VAT rounded to the cent (half up) on its own.
+STORE_TOTALS = text(
+    "UPDATE orders SET "
+    "subtotal = (SELECT sum(l.unit_price * l.quantity) FROM order_lines l "
+    "WHERE l.order_id = orders.id), "
+    "vat_total = (SELECT sum(round(l.unit_price * l.quantity * l.vat_rate * 0.01, 2)) "
+    "FROM order_lines l WHERE l.order_id = orders.id) "
+    "WHERE subtotal IS NULL"
+)
+
+
 def load(engine: Engine) -> dict[str, int]:
     """The catalogue, the customers (one argon2 hash, reused) and the history customers' orders;
     returns every user's id by name."""
@@ -80,6 +92,7 @@ def load(engine: Engine) -> dict[str, int]:
         ids = {str(k): int(v) for k, v in conn.execute(text("SELECT username, id FROM users"))}
         for username, count in HISTORY_CUSTOMERS.items():
             add_history(conn, ids[username], count)
+        conn.execute(STORE_TOTALS)
         # The history orders' units were taken from stock, so the books balance from the start.
         conn.execute(
             text(

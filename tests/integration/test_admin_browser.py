@@ -23,8 +23,9 @@ from werkzeug.serving import make_server
 
 from opply.adapters.database import make_engine
 from opply.adapters.migrations import runner
-from opply.application.dto import NewProduct, NewUser
-from opply.domain.model import Order, OrderLine, OrderStatus
+from opply.application.dto import NewProduct, NewUser, NewWebhookEndpoint, PlaceOrderCommand
+from opply.application.webhooks import DeliveryPolicy, SendOutcome
+from opply.domain.model import LineRequest, Order, OrderLine, OrderStatus
 from opply.entrypoints.app import create_app
 from opply.entrypoints.container import Container
 from tests.integration.conftest import Database, build_test_container, make_settings
@@ -251,6 +252,32 @@ def test_the_dashboard_shows_what_to_ship_what_runs_low_and_30_days_of_sales(
                 tx.orders.add(order)
                 tx.commit()
 
+    # One webhook endpoint disabled, one whose delivery of an order just placed failed.
+    store = container.webhook_store()
+    hooks = [
+        store.add_endpoint(
+            NewWebhookEndpoint(
+                url=f"https://example.com/{name}",
+                event_types=("order.placed",),
+                description=f"Dashboard {name} hook",
+                secret="whsec_" + "A" * 44,
+                created_at=now,
+            )
+        ).id
+        for name in ("switched-off", "failing")
+    ]
+    store.change_endpoint(hooks[0], {"is_active": False})
+    line = LineRequest(product_id=plenty.id, quantity=1)
+    container.place_order()(PlaceOrderCommand(customer_id=buyer.id, lines=[line]))
+    while store.fan_out(now, 100):
+        pass
+    # Every order.placed since the endpoint was made (the module's other tests placed some).
+    claimed = store.claim(now, timedelta(seconds=30), 100)
+    assert claimed
+    for delivery in claimed:
+        outcome = SendOutcome(status_code=500)
+        store.record(DeliveryPolicy(schedule=()).result(delivery, outcome, at=now, duration_ms=1))
+
     page.goto(f"{base}/admin/login/")
     page.get_by_label("Username").fill("shopkeeper")
     page.get_by_label("Password").fill(STAFF_PASSWORD)
@@ -259,7 +286,9 @@ def test_the_dashboard_shows_what_to_ship_what_runs_low_and_30_days_of_sales(
 
     to_ship = page.locator("#to-ship")
     expect(to_ship.get_by_role("heading", name="To ship")).to_be_visible()
-    expect(to_ship.locator("tbody tr")).to_have_count(6)  # 1 + 2 + 3 placed in the last 4 days
+    # 1 + 2 + 3 placed in the last 4 days, and the one placed for the webhooks
+    expect(to_ship.locator("tbody tr")).to_have_count(7)
+    expect(to_ship.locator("tbody tr").last).to_contain_text("—")  # placed without an address
     expect(to_ship.locator("tbody tr").first).to_contain_text("buyer")
     running_low = page.locator("#running-low")
     expect(running_low.get_by_role("link", name="Dashboard spelt 1kg")).to_be_visible()
@@ -279,6 +308,14 @@ def test_the_dashboard_shows_what_to_ship_what_runs_low_and_30_days_of_sales(
     # The table runs newest first, the chart oldest first: a bar is drawn where there are sales.
     assert [h > 0 for h in heights] == [n != "0" for n in reversed(orders_per_day)]
     assert sum(h > 0 for h in heights) >= 20
+    integrations = page.locator("#integrations")
+    expect(integrations.get_by_role("heading", name="Integrations")).to_be_visible()
+    rows = integrations.locator("tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("Dashboard switched-off hook")
+    expect(rows.first).to_contain_text("disabled")
+    expect(rows.last).to_contain_text("Dashboard failing hook")
+    expect(rows.last.locator("td.num")).to_have_text(str(len(claimed)))
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "admin-dashboard.png"), full_page=True)
 
@@ -287,6 +324,14 @@ def test_the_dashboard_shows_what_to_ship_what_runs_low_and_30_days_of_sales(
         link.click()
     saved = download.value.path()
     lines = Path(saved).read_text(encoding="utf-8").splitlines()
-    assert lines[0].startswith("order_id,placed_at,status,customer,sku,product,quantity")
+    assert lines[0].startswith(
+        "order_id,placed_at,status,customer,invoice_number,sku,product,quantity"
+    )
     assert download.value.suggested_filename.startswith("orders-")
     assert len(lines) > 30
+
+    # The failing endpoint's link opens its deliveries, the failed one among them.
+    integrations.get_by_role("link", name="Dashboard failing hook").click()
+    expect(page).to_have_url(f"{base}/admin/webhooks/{hooks[1]}/#deliveries")
+    deliveries = page.locator("table").filter(has=page.get_by_role("cell", name="failed"))
+    expect(deliveries.get_by_role("button", name="Send again")).to_have_count(len(claimed))

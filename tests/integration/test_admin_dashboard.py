@@ -6,17 +6,20 @@ from __future__ import annotations
 import csv
 import io
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from dependency_injector import providers
 from flask.testing import FlaskClient
+from sqlalchemy import Connection, insert
 from werkzeug.test import TestResponse
 
 from opply.adapters.memory import FixedClock
+from opply.adapters.orm import order_events, webhook_deliveries, webhook_endpoints
 from opply.adapters.sql_uow import SqlUnitOfWork
-from opply.domain.model import Order, OrderStatus
+from opply.domain.model import DeliveryAddress, Order, OrderStatus
 from opply.entrypoints.container import Container
 from tests.integration import factories as f
 from tests.integration.conftest import Database, build_test_container
@@ -25,6 +28,16 @@ from tests.integration.test_admin import admin_login, post, text
 
 NOW = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
 TODAY = NOW.date()
+ADDRESS = DeliveryAddress(
+    recipient="Ann Baker",
+    company="",
+    line1="1 Main Street",
+    line2="",
+    postal_code="10115",
+    city="Berlin",
+    country="DE",
+    phone="",
+)
 
 
 @pytest.fixture
@@ -48,19 +61,29 @@ def add_order(
     *lines: tuple[int, int, str, str],
     ago: timedelta,
     status: OrderStatus = OrderStatus.PLACED,
+    city: str | None = None,
+    invoice_number: str | None = None,
 ) -> int:
-    """An order placed ``ago`` before NOW, of (product, quantity, price, VAT rate) lines."""
+    """An order placed ``ago`` before NOW, of (product, quantity, price, VAT rate) lines, to
+    ``city`` if given; shipped then with ``invoice_number`` if given."""
     order = Order(
         customer_id=customer_id,
         created_at=NOW - ago,
         currency="EUR",
         lines=[order_line(p, q, price=price, vat=vat) for p, q, price, vat in lines],
         status=status,
+        delivery_address=None if city is None else replace(ADDRESS, city=city),
     )
     with uow.write() as tx:
         tx.orders.add(order)
         tx.commit()
     assert order.id is not None
+    if invoice_number is not None:
+        with uow.write() as tx:
+            placed = tx.orders.get_for_update(order.id)
+            assert placed is not None
+            placed.ship(NOW, invoice_number=invoice_number)
+            tx.commit()
     return order.id
 
 
@@ -78,7 +101,9 @@ def test_to_ship_lists_the_oldest_placed_orders_with_age_customer_total_and_a_li
 ) -> None:
     buyer = add_user(uow, "dash-buyer")
     a, b = add_products(uow, ("Oat", 50), ("Rye", 50))
-    old = add_order(uow, buyer, (a, 3, "12.50", "7.00"), ago=timedelta(days=3, hours=2))
+    old = add_order(
+        uow, buyer, (a, 3, "12.50", "7.00"), ago=timedelta(days=3, hours=2), city="Lyon <3>"
+    )
     new = add_order(uow, buyer, (b, 1, "1.25", "10.00"), ago=timedelta(minutes=25))
     add_order(uow, buyer, (a, 1, "5.00", "0.00"), ago=timedelta(days=5), status=OrderStatus.SHIPPED)
 
@@ -90,6 +115,9 @@ def test_to_ship_lists_the_oldest_placed_orders_with_age_customer_total_and_a_li
     assert "3 days" in rows[0]
     assert "dash-buyer" in rows[0]
     assert "40.13 EUR" in rows[0]
+    assert "<td>Lyon &lt;3&gt;</td>" in rows[0]  # the city it goes to, escaped
+    assert "—" in rows[1]  # placed without an address
+    assert "Lyon" not in rows[1]
     assert f'href="/admin/orders/{new}/"' in rows[1]
     assert "25 min" in rows[1]
     assert "1.38 EUR" in rows[1]  # 1.25 + 0.125 rounded half up
@@ -194,7 +222,11 @@ def test_the_export_has_a_row_per_line_whose_sums_equal_the_orders_totals(
         uow, buyer, (a, 3, "12.50", "7.00"), (b, 1, "1.25", "10.00"), ago=timedelta(days=1)
     )
     second = add_order(
-        uow, buyer, (a, 1, "0.05", "10.00"), ago=timedelta(hours=1), status=OrderStatus.SHIPPED
+        uow,
+        buyer,
+        (a, 1, "0.05", "10.00"),
+        ago=timedelta(hours=1),
+        invoice_number="INV-2026-000042",
     )
     add_order(uow, buyer, (a, 1, "9.99", "19.00"), ago=timedelta(days=40))  # outside
 
@@ -207,8 +239,8 @@ def test_the_export_has_a_row_per_line_whose_sums_equal_the_orders_totals(
     )
     header = response.get_data().decode("utf-8").splitlines()[0]
     assert header == (
-        "order_id,placed_at,status,customer,sku,product,quantity,unit_price,vat_rate,net,vat,"
-        "total,currency"
+        "order_id,placed_at,status,customer,invoice_number,sku,product,quantity,unit_price,"
+        "vat_rate,net,vat,total,currency"
     )
     rows = csv_rows(response)
     assert [(int(r["order_id"]), r["status"]) for r in rows] == [
@@ -217,6 +249,7 @@ def test_the_export_has_a_row_per_line_whose_sums_equal_the_orders_totals(
         (second, "shipped"),
     ]
     assert rows[0]["customer"] == "'=HYPERLINK(evil)"
+    assert [r["invoice_number"] for r in rows] == ["", "", "INV-2026-000042"]
     assert rows[0]["placed_at"] == (NOW - timedelta(days=1)).isoformat()
     assert (rows[0]["net"], rows[0]["vat"], rows[0]["total"]) == ("37.50", "2.63", "40.13")
     assert (rows[2]["net"], rows[2]["vat"], rows[2]["total"]) == ("0.05", "0.01", "0.06")
@@ -257,3 +290,86 @@ def test_only_staff_can_export(client: FlaskClient) -> None:
     response = client.get("/admin/orders.csv?from=2026-12-01&to=2026-12-02")
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/admin/login/")
+
+
+# --- integrations -------------------------------------------------------------------------------
+
+
+def add_endpoint(connection: Connection, url: str, *, active: bool = True) -> int:
+    row = {
+        "url": url,
+        "event_types": ["order.placed"],
+        "description": "",
+        "secret": "whsec_" + "A" * 44,
+        "is_active": active,
+        "created_at": NOW - timedelta(days=10),
+    }
+    return int(
+        connection.execute(
+            insert(webhook_endpoints).returning(webhook_endpoints.c.id), row
+        ).scalar_one()
+    )
+
+
+def add_deliveries(connection: Connection, endpoint_id: int, event_id: int, *statuses: str) -> None:
+    connection.execute(
+        insert(webhook_deliveries),
+        [
+            {
+                "endpoint_id": endpoint_id,
+                "event_id": event_id + n,
+                "event_type": "order.placed",
+                "status": status,
+                "attempts": 1,
+                "created_at": NOW - timedelta(hours=1),
+            }
+            for n, status in enumerate(statuses)
+        ],
+    )
+
+
+def test_integrations_lists_endpoints_disabled_or_failing_each_linking_its_deliveries(
+    staff: FlaskClient, uow: SqlUnitOfWork, connection: Connection
+) -> None:
+    buyer = add_user(uow)
+    [a] = add_products(uow, ("Oat", 50))
+    order_id = add_order(uow, buyer, (a, 1, "1.00", "0.00"), ago=timedelta(hours=2))
+    events = [
+        int(
+            connection.execute(
+                insert(order_events).returning(order_events.c.id),
+                {
+                    "tx_id": 0,
+                    "type": "order.placed",
+                    "order_id": order_id,
+                    "customer_id": buyer,
+                    "occurred_at": NOW,
+                    "payload": {},
+                },
+            ).scalar_one()
+        )
+        for _ in range(3)
+    ]
+    assert events == list(range(events[0], events[0] + 3))
+    healthy = add_endpoint(connection, "https://example.com/healthy")
+    failing = add_endpoint(connection, "https://example.com/failing")
+    off = add_endpoint(connection, "https://example.com/off", active=False)
+    add_deliveries(connection, healthy, events[0], "delivered", "pending", "delivered")
+    add_deliveries(connection, failing, events[0], "failed", "delivered", "failed")
+
+    panel = section(text(staff.get("/admin/")), "integrations")
+
+    rows = re.findall(r"<tr>.*?</tr>", panel, re.DOTALL)[1:]
+    assert len(rows) == 2
+    assert f'href="/admin/webhooks/{off}/#deliveries"' in rows[0]
+    assert "disabled" in rows[0]
+    assert f'href="/admin/webhooks/{failing}/#deliveries"' in rows[1]
+    assert re.search(r'<td class="num warn">2</td>', rows[1])
+    assert "healthy" not in panel
+    assert '<span class="count">2</span>' in panel
+
+
+def test_integrations_says_so_when_every_endpoint_is_healthy(staff: FlaskClient) -> None:
+    panel = section(text(staff.get("/admin/")), "integrations")
+    assert "Every webhook endpoint is enabled and nothing has failed." in panel
+    assert '<span class="count">0</span>' in panel

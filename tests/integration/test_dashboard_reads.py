@@ -7,12 +7,27 @@ import itertools
 from datetime import timedelta
 from decimal import Decimal
 
+from sqlalchemy import update
+
+from opply.adapters.memory import InMemoryUnitOfWork
+from opply.adapters.orm import orders
+from opply.adapters.sql_writes import SqlWriteUnitOfWork
 from opply.application.dto import ExportFilter, OrderToShip, Sales
 from opply.application.unit_of_work import UnitOfWork
-from opply.domain.model import Order, OrderLine, OrderStatus
+from opply.domain.model import DeliveryAddress, Order, OrderLine, OrderStatus
 from tests.integration.contract import T0, add_order, add_products, add_user, order_line
 
 DAY = timedelta(days=1)
+ADDRESS = DeliveryAddress(
+    recipient="Ann Baker",
+    company="",
+    line1="3 rue Mercière",
+    line2="",
+    postal_code="69002",
+    city="Lyon",
+    country="FR",
+    phone="",
+)
 
 
 def add_lines_order(
@@ -22,9 +37,15 @@ def add_lines_order(
     *,
     at: timedelta = timedelta(0),
     status: OrderStatus = OrderStatus.PLACED,
+    address: DeliveryAddress | None = None,
 ) -> int:
     order = Order(
-        customer_id=customer_id, created_at=T0 + at, currency="EUR", lines=lines, status=status
+        customer_id=customer_id,
+        created_at=T0 + at,
+        currency="EUR",
+        lines=lines,
+        status=status,
+        delivery_address=address,
     )
     with uow.write() as tx:
         tx.orders.add(order)
@@ -64,6 +85,7 @@ def test_the_orders_to_ship_are_the_oldest_placed_ones_with_their_totals_and_how
             id=oldest,
             created_at=T0 + timedelta(hours=1),
             customer="to-ship-buyer",
+            delivery_city=None,  # placed without an address
             currency="EUR",
             subtotal=view.subtotal,
             vat_total=view.vat_total,
@@ -80,6 +102,80 @@ def test_the_orders_to_ship_are_the_oldest_placed_ones_with_their_totals_and_how
     assert found.orders[1].id == middle
     assert [o.id for o in everything.orders] == [oldest, middle, newest]
     assert everything.waiting == 3
+
+
+def written_by_the_release_before(uow: UnitOfWork, *order_ids: int) -> None:
+    """The orders' stored totals gone (NULL), as on the rows an instance of the release before
+    migration 0008 inserts during a rolling deploy."""
+    if isinstance(uow, InMemoryUnitOfWork):
+        with uow.store.lock:
+            for order_id in order_ids:
+                del uow.store.tables.order_totals[order_id]
+        return
+    with uow.write() as tx:
+        assert isinstance(tx, SqlWriteUnitOfWork)
+        tx.session.execute(
+            update(orders).where(orders.c.id.in_(order_ids)).values(subtotal=None, vat_total=None)
+        )
+        tx.commit()
+
+
+def test_an_order_to_ship_shows_the_city_it_goes_to(contract_uow: UnitOfWork) -> None:
+    buyer = add_user(contract_uow)
+    [a] = add_products(contract_uow, ("Oat", 5))
+    goes = add_lines_order(contract_uow, buyer, [order_line(a, 1)], address=ADDRESS)
+    nowhere = add_lines_order(contract_uow, buyer, [order_line(a, 1)], at=timedelta(hours=1))
+
+    with contract_uow.read() as reads:
+        found = reads.orders_to_ship(limit=50)
+
+    assert [(o.id, o.delivery_city) for o in found.orders] == [(goes, "Lyon"), (nowhere, None)]
+
+
+def test_orders_without_stored_totals_ship_and_sell_with_their_lines_sums(
+    contract_uow: UnitOfWork,
+) -> None:
+    """A row inserted by the release before 0008 has no subtotal and VAT total: the reads add
+    up its lines, so the figures are the same whoever wrote the order."""
+    buyer = add_user(contract_uow)
+    a, b = add_products(contract_uow, ("Oat", 5), ("Rye", 5))
+    lines = [
+        order_line(a, 3, price="12.50", vat="7.00"),
+        order_line(b, 1, price="1.25", vat="10.00"),
+    ]
+    new = add_lines_order(contract_uow, buyer, lines)
+    old = add_lines_order(contract_uow, buyer, lines, at=timedelta(hours=1))
+    with contract_uow.read() as reads:
+        before_to_ship = reads.orders_to_ship(limit=50)
+        [before_sales] = reads.sales([T0, T0 + DAY])
+
+    written_by_the_release_before(contract_uow, old)
+
+    with contract_uow.read() as reads:
+        to_ship = reads.orders_to_ship(limit=50)
+        [sales] = reads.sales([T0, T0 + DAY])
+    assert [o.id for o in to_ship.orders] == [new, old]
+    assert to_ship == before_to_ship
+    assert [(o.subtotal, o.vat_total, o.total) for o in to_ship.orders] == 2 * [
+        (Decimal("38.75"), Decimal("2.76"), Decimal("41.51"))
+    ]
+    assert sales == before_sales == Sales(orders=2, net=Decimal("77.50"), vat=Decimal("5.52"))
+
+
+def test_an_order_at_the_domains_limits_keeps_its_totals(contract_uow: UnitOfWork) -> None:
+    """An order may cost far more than one price may be: its stored totals still fit."""
+    buyer = add_user(contract_uow)
+    products = add_products(contract_uow, *((f"P{i}", 5) for i in range(3)))
+    lines = [order_line(p, 10_000, price="9999999999.99", vat="100.00") for p in products]
+    order_id = add_lines_order(contract_uow, buyer, lines)
+    with contract_uow.read() as reads:
+        [shown] = reads.orders_to_ship(limit=50).orders
+        [day] = reads.sales([T0, T0 + DAY])
+        view = reads.order(order_id)
+    assert view is not None
+    assert shown.subtotal == view.subtotal == Decimal("299999999999700.00")
+    assert (shown.vat_total, shown.total) == (view.vat_total, view.total)
+    assert (day.net, day.vat) == (view.subtotal, view.vat_total)
 
 
 def test_with_nothing_placed_there_is_nothing_to_ship(contract_uow: UnitOfWork) -> None:
@@ -183,9 +279,12 @@ def test_the_export_gives_every_line_of_the_orders_in_the_range_oldest_first(
         [order_line(b, 1, price="1.25", vat="10.00"), order_line(a, 3, vat="7.00")],
         at=timedelta(hours=2),
     )
-    first = add_lines_order(
-        contract_uow, buyer, [order_line(a, 1)], at=timedelta(hours=1), status=OrderStatus.SHIPPED
-    )
+    first = add_lines_order(contract_uow, buyer, [order_line(a, 1)], at=timedelta(hours=1))
+    with contract_uow.write() as tx:
+        shipped_one = tx.orders.get_for_update(first)
+        assert shipped_one is not None
+        shipped_one.ship(T0 + timedelta(hours=3), invoice_number="INV-2026-000007")
+        tx.commit()
     add_lines_order(contract_uow, buyer, [order_line(a, 1)], at=DAY)  # after the range
     add_lines_order(contract_uow, buyer, [order_line(a, 1)], at=-DAY)  # before it
 
@@ -204,6 +303,7 @@ def test_the_export_gives_every_line_of_the_orders_in_the_range_oldest_first(
         (second, f"P-{b:06d}"),
     ]
     assert [r.order_id for r in shipped] == [first]
+    assert [r.invoice_number for r in rows] == ["INV-2026-000007", None, None]
     row = rows[1]
     assert (row.created_at, row.status, row.customer, row.currency) == (
         T0 + timedelta(hours=2),

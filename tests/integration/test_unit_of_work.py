@@ -9,7 +9,7 @@ import threading
 import uuid
 import warnings
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -535,3 +535,82 @@ def test_v1_1_data_orders_as_before_through_the_v1_2_migration(blank_database: A
         assert reads.addresses(1) == []
     assert [(p.min_order_quantity, p.case_size) for p in products if p] == [(1, 1), (1, 1)]
     assert [(o.delivery_address, o.invoice_number) for o in orders_ if o] == [(None, None)] * 2
+
+
+def test_v1_2_orders_get_their_stored_totals_through_migration_0008_in_batches(
+    blank_database: Any,
+) -> None:
+    """Orders from before 0008 are filled from their lines (each line's VAT rounded half up on
+    its own, as the domain rounds it), in batches of ids; an order the previous release inserts
+    afterwards has none, and the sales still add it up from its lines."""
+    engine = blank_database
+    sqlite = engine.dialect.name == "sqlite"
+    runner.upgrade(engine, "0007")
+
+    def hundredths(value: str) -> Any:  # money and rates are integer hundredths on SQLite
+        return int(Decimal(value) * 100) if sqlite else Decimal(value)
+
+    def old_release_writes(conn: Any, order_id: int) -> None:
+        conn.execute(
+            text(
+                "INSERT INTO orders (id, customer_id, status, currency, created_at) "
+                "VALUES (:o, 1, 'placed', 'EUR', :at)"
+            ),
+            {"o": order_id, "at": NOW.replace(tzinfo=None) if sqlite else NOW},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO order_lines (order_id, product_id, sku, product_name, unit, "
+                "unit_price, vat_rate, quantity) VALUES "
+                "(:o, 7, 'P-000007', 'Oat', 'unit', :p, :r, 3), "
+                "(:o, 8, 'P-000008', 'Rye', 'unit', :q, :s, 1)"
+            ),
+            {
+                "o": order_id,
+                "p": hundredths("12.50"),
+                "r": hundredths("7.00"),  # 37.50 x 7% = 2.625 -> 2.63
+                "q": hundredths("1.25"),
+                "s": hundredths("10.00"),  # 0.125 -> 0.13
+            },
+        )
+
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO users (id, username, password_hash, is_staff, is_active) "
+                "VALUES (1, 'ann', 'h', false, true)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO products (id, name, price, quantity_in_stock, sku) "
+                "VALUES (7, 'Oat', :p, 5, 'P-000007'), (8, 'Rye', :p, 5, 'P-000008')"
+            ),
+            {"p": hundredths("1.00")},
+        )
+        for order_id in (1, 2, 12_001):  # ids in three batches of 5,000
+            old_release_writes(conn, order_id)
+    runner.upgrade(engine)
+    with engine.begin() as conn:
+        old_release_writes(conn, 12_002)  # the previous release, still running
+
+    with engine.connect() as conn:
+        stored = conn.execute(
+            select(orders.c.id, orders.c.subtotal, orders.c.vat_total).order_by(orders.c.id)
+        ).all()
+    filled = (Decimal("38.75"), Decimal("2.76"))
+    assert [tuple(row) for row in stored] == [
+        (1, *filled),
+        (2, *filled),
+        (12_001, *filled),
+        (12_002, None, None),
+    ]
+    uow = SqlUnitOfWork(read_bind=engine, session_factory=make_session_factory(engine))
+    with uow.read() as reads:
+        [sold] = reads.sales([NOW - timedelta(hours=1), NOW + timedelta(hours=1)])
+        to_ship = reads.orders_to_ship(limit=10)
+    assert (sold.orders, sold.net, sold.vat) == (4, Decimal("155.00"), Decimal("11.04"))
+    assert {(o.subtotal, o.vat_total) for o in to_ship.orders} == {filled}
+    runner.downgrade(engine, "0007")
+    with engine.connect() as conn:
+        assert "subtotal" not in {c["name"] for c in inspect(conn).get_columns("orders")}

@@ -367,3 +367,55 @@ def test_the_oldest_pending_delivery_is_reported(shop: Shop) -> None:
     stats = shop.store.stats()
 
     assert (stats.pending, stats.oldest_pending_created_at) == (2, T0)
+
+
+def test_the_dashboard_reads_the_endpoints_disabled_or_with_failed_deliveries(
+    shop: Shop,
+) -> None:
+    """The read unit of work's view of the webhook tables (the dashboard's "Integrations"):
+    disabled endpoints first, then the most failed deliveries, healthy ones left out."""
+    healthy = shop.endpoint(url="https://example.com/healthy")
+    failing_most = shop.endpoint(url="https://example.com/most")
+    failing_once = shop.endpoint(url="https://example.com/once")
+    disabled = shop.endpoint(url="https://example.com/off")
+    shop.store.change_endpoint(disabled, {"is_active": False})
+    shop.place()
+    shop.place()
+    fan_out_everything(shop.store)
+    final = DeliveryPolicy(schedule=())  # the first failure is the last: the delivery fails
+    fail_once = True
+    for claimed in shop.store.claim(T0, LEASE, 100):
+        fails = claimed.endpoint_id == failing_most or (
+            claimed.endpoint_id == failing_once and fail_once
+        )
+        if claimed.endpoint_id == failing_once and fails:
+            fail_once = False
+        outcome = SendOutcome(status_code=500 if fails else 204)
+        shop.store.record(final.result(claimed, outcome, at=T0, duration_ms=2))
+
+    with shop.uow.read() as reads:
+        found = reads.webhook_endpoints_in_trouble(limit=10)
+        first_two = reads.webhook_endpoints_in_trouble(limit=2)
+
+    assert [(e.id, e.is_active, e.failed) for e in found.items] == [
+        (disabled, False, 0),
+        (failing_most, True, 2),
+        (failing_once, True, 1),
+    ]
+    assert found.total == 3
+    assert healthy not in [e.id for e in found.items]
+    assert found.items[1].url == "https://example.com/most"
+    assert ([e.id for e in first_two.items], first_two.total) == ([disabled, failing_most], 3)
+
+
+def test_with_every_endpoint_healthy_the_dashboard_has_no_integration_in_trouble(
+    shop: Shop,
+) -> None:
+    shop.endpoint()
+    shop.place()
+    fan_out_everything(shop.store)
+    for claimed in shop.store.claim(T0, LEASE, 100):
+        shop.store.record(result(claimed, SendOutcome(status_code=200)))
+    with shop.uow.read() as reads:
+        found = reads.webhook_endpoints_in_trouble(limit=10)
+    assert (list(found.items), found.total) == ([], 0)

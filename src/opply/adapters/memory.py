@@ -7,6 +7,7 @@ views the SQL reads do. One lock serialises units of work, like a serialisable d
 
 from __future__ import annotations
 
+import collections
 import copy
 import hashlib
 import itertools
@@ -21,6 +22,8 @@ from opply.application.dto import (
     AddressView,
     Credentials,
     CustomerView,
+    DeliveryStatus,
+    EndpointTrouble,
     ExportFilter,
     ExportLine,
     FeedPosition,
@@ -38,6 +41,7 @@ from opply.application.dto import (
     UserAccess,
     UserFilter,
     UserView,
+    WebhookAttemptView,
     export_line,
     view_of_order,
 )
@@ -46,6 +50,7 @@ from opply.domain.errors import SkuTaken
 from opply.domain.model import (
     Address,
     AddressBook,
+    Amounts,
     IdempotencyRecord,
     Order,
     OrderStatus,
@@ -67,6 +72,10 @@ class _Tables:
     events: list[tuple[int, RecordedEvent]] = field(default_factory=list)
     addresses: dict[int, Address] = field(default_factory=dict)
     invoice_counters: dict[int, int] = field(default_factory=dict)
+    # Each order's net and VAT as stored with its row when placed (orders.subtotal and
+    # vat_total); an order without them (the release before 0008 wrote it) is read from its
+    # lines, as the SQL reads do.
+    order_totals: dict[int, Amounts] = field(default_factory=dict)
     next_ids: dict[str, int] = field(default_factory=dict)
 
     def next_id(self, table: str) -> int:
@@ -74,13 +83,47 @@ class _Tables:
         return self.next_ids[table]
 
 
+@dataclass
+class WebhookEndpointRow:
+    id: int
+    url: str
+    event_types: tuple[str, ...]
+    description: str
+    secret: str
+    is_active: bool
+    created_at: datetime
+    failing_since: datetime | None = None
+
+
+@dataclass
+class WebhookDeliveryRow:
+    id: int
+    endpoint_id: int
+    event_id: int
+    event_type: str
+    status: DeliveryStatus
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    next_attempt_at: datetime | None
+    created_at: datetime
+    locked_until: datetime | None = None
+    tried: list[WebhookAttemptView] = field(default_factory=list)
+
+
 class InMemoryStore:
-    """The 'database' shared by every unit of work of one test."""
+    """The 'database' shared by every unit of work of one test.
+
+    The webhook store's rows (``memory_webhooks.py``) live here too, beside the tables the
+    units of work copy: that store changes them in place under the lock, and the read unit of
+    work reads them for the dashboard."""
 
     def __init__(self) -> None:
         self.tables = _Tables()
         self.lock = threading.RLock()
         self.commits = 0
+        self.webhook_endpoints: dict[int, WebhookEndpointRow] = {}
+        self.webhook_deliveries: dict[int, WebhookDeliveryRow] = {}
 
 
 def _page(found: list[Any], page: PageRequest) -> Page[Any]:
@@ -240,6 +283,11 @@ class InMemoryReadUnitOfWork(ReadUnitOfWork):
 
     # --- the admin's dashboard and the orders export -------------------------------------
 
+    def _totals(self, order: Order) -> Amounts:
+        """The order's stored net and VAT, or its lines' sums where none are stored."""
+        stored = self._t.order_totals.get(order.id or 0)
+        return stored if stored is not None else order.amounts
+
     def orders_to_ship(self, *, limit: int) -> OrdersToShip:
         placed = sorted(
             (o for o in self._t.orders.values() if o.status is OrderStatus.PLACED),
@@ -247,17 +295,19 @@ class InMemoryReadUnitOfWork(ReadUnitOfWork):
         )
         shown = []
         for order in placed[:limit]:
-            view = self._order_view(order)
-            assert view.customer is not None
+            assert order.id is not None
+            totals = self._totals(order)
+            address = order.delivery_address
             shown.append(
                 OrderToShip(
-                    id=view.id,
-                    created_at=view.created_at,
-                    customer=view.customer.username,
-                    currency=view.currency,
-                    subtotal=view.subtotal,
-                    vat_total=view.vat_total,
-                    total=view.total,
+                    id=order.id,
+                    created_at=order.created_at,
+                    customer=self._t.users[order.customer_id].username,
+                    delivery_city=address.city if address is not None else None,
+                    currency=order.currency,
+                    subtotal=totals.net,
+                    vat_total=totals.vat,
+                    total=totals.total,
                 )
             )
         return OrdersToShip(orders=shown, waiting=len(placed))
@@ -276,14 +326,37 @@ class InMemoryReadUnitOfWork(ReadUnitOfWork):
                 continue
             for index, (start, end) in enumerate(itertools.pairwise(bounds)):
                 if start <= order.created_at < end:
-                    view = view_of_order(order)
+                    totals = self._totals(order)
                     was = found[index]
                     found[index] = Sales(
                         orders=was.orders + 1,
-                        net=was.net + view.subtotal,
-                        vat=was.vat + view.vat_total,
+                        net=was.net + totals.net,
+                        vat=was.vat + totals.vat,
                     )
         return found
+
+    def webhook_endpoints_in_trouble(self, *, limit: int) -> Page[EndpointTrouble]:
+        failed = collections.Counter(
+            d.endpoint_id
+            for d in self._store.webhook_deliveries.values()
+            if d.status is DeliveryStatus.FAILED
+        )
+        found = sorted(
+            (
+                EndpointTrouble(
+                    id=e.id,
+                    url=e.url,
+                    description=e.description,
+                    is_active=e.is_active,
+                    failing_since=e.failing_since,
+                    failed=failed[e.id],
+                )
+                for e in self._store.webhook_endpoints.values()
+                if not e.is_active or failed[e.id]
+            ),
+            key=lambda e: (e.is_active, -e.failed, e.id),
+        )
+        return Page(items=found[:limit], total=len(found))
 
     def order_lines_export(self, flt: ExportFilter, *, chunk: int) -> Iterator[ExportLine]:
         picked = sorted(
@@ -304,6 +377,7 @@ class InMemoryReadUnitOfWork(ReadUnitOfWork):
                     created_at=order.created_at,
                     status=order.status,
                     customer=customer,
+                    invoice_number=order.invoice_number,
                     sku=line.sku,
                     product_name=line.product_name,
                     quantity=line.quantity,
@@ -346,6 +420,7 @@ class InMemoryOrderRepository:
     def add(self, order: Order) -> None:
         order.id = self._t.next_id("orders")
         self._t.orders[order.id] = order
+        self._t.order_totals[order.id] = order.amounts
         self.seen.append(order)
 
     def get_for_update(self, order_id: int, *, customer_id: int | None = None) -> Order | None:

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from opply.adapters.memory import InMemoryStore
+from opply.adapters.memory import InMemoryStore, WebhookDeliveryRow, WebhookEndpointRow
 from opply.application.dto import (
     AttemptResult,
     ClaimedDelivery,
@@ -27,33 +26,9 @@ from opply.application.dto import (
     WebhookEndpointView,
 )
 
-
-@dataclass
-class _Endpoint:
-    id: int
-    url: str
-    event_types: tuple[str, ...]
-    description: str
-    secret: str
-    is_active: bool
-    created_at: datetime
-    failing_since: datetime | None = None
-
-
-@dataclass
-class _Delivery:
-    id: int
-    endpoint_id: int
-    event_id: int
-    event_type: str
-    status: DeliveryStatus
-    attempts: int
-    last_status_code: int | None
-    last_error: str | None
-    next_attempt_at: datetime | None
-    created_at: datetime
-    locked_until: datetime | None = None
-    tried: list[WebhookAttemptView] = field(default_factory=list)
+# The rows live in the InMemoryStore, where the read unit of work finds them (the dashboard).
+_Endpoint = WebhookEndpointRow
+_Delivery = WebhookDeliveryRow
 
 
 def _endpoint_view(row: _Endpoint) -> WebhookEndpointView:
@@ -67,8 +42,8 @@ def _delivery_view(row: _Delivery) -> WebhookDeliveryView:
 class InMemoryWebhookStore:
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
-        self._endpoints: dict[int, _Endpoint] = {}
-        self._deliveries: dict[int, _Delivery] = {}
+        self._endpoints = store.webhook_endpoints
+        self._deliveries = store.webhook_deliveries
         self._ids = {"endpoint": 0, "delivery": 0}
         # Every committed event is final here (writers take turns): the cursor is an id.
         self._cursor = max((event_id for event_id, _ in store.tables.events), default=0)

@@ -32,6 +32,7 @@ from sqlalchemy import (
     select,
     tuple_,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -49,6 +50,8 @@ from opply.adapters.orm import (
     products,
     refresh_tokens,
     users,
+    webhook_deliveries,
+    webhook_endpoints,
 )
 from opply.application.dto import (
     LINE_FIELDS,
@@ -56,6 +59,8 @@ from opply.application.dto import (
     AddressView,
     Credentials,
     CustomerView,
+    DeliveryStatus,
+    EndpointTrouble,
     ExportFilter,
     ExportLine,
     FeedPosition,
@@ -345,36 +350,45 @@ def _money_sum(amount: Any) -> Any:
     return type_coerce(func.coalesce(func.sum(amount), 0), Money())
 
 
+def _stored_or_summed(stored: Any, order_id: Any, amount: Any) -> Any:
+    """An order's stored total (``orders.subtotal`` or ``vat_total``), or, on a row an instance
+    of the release before 0008 wrote without it, the sum of its lines (a correlated subquery,
+    a few probes of the lines' primary key, run only where the stored total is NULL: COALESCE
+    stops at its first value that is not NULL)."""
+    summed = select(_money_sum(amount)).where(order_lines.c.order_id == order_id)
+    return type_coerce(func.coalesce(stored, summed.scalar_subquery()), Money())
+
+
 def _to_ship_statement() -> Select[Any]:
     """The oldest placed orders (an index range on status, created_at), each with its
-    customer and the sums of its lines (correlated subqueries: a few probes of the lines'
-    primary key per order, never a pass over all lines), and the count of every placed order,
-    in one statement."""
+    customer, delivery city and totals, and the count of every placed order, in one
+    statement."""
     placed = orders.c.status == OrderStatus.PLACED
     picked = (
-        select(orders.c.id, orders.c.created_at, orders.c.currency, orders.c.customer_id)
+        select(
+            orders.c.id,
+            orders.c.created_at,
+            orders.c.currency,
+            orders.c.customer_id,
+            orders.c.delivery_city,
+            orders.c.subtotal,
+            orders.c.vat_total,
+        )
         .where(placed)
         .order_by(orders.c.created_at, orders.c.id)
         .limit(bindparam("limit"))
         .subquery("picked")
     )
-
-    def summed(amount: Any) -> Any:
-        return (
-            select(_money_sum(amount))
-            .where(order_lines.c.order_id == picked.c.id)
-            .scalar_subquery()
-        )
-
     waiting = select(func.count()).select_from(orders).where(placed).scalar_subquery()
     return (
         select(
             picked.c.id,
             picked.c.created_at,
             users.c.username.label("customer"),
+            picked.c.delivery_city,
             picked.c.currency,
-            type_coerce(summed(_LINE_NET), Money()).label("subtotal"),
-            type_coerce(summed(_LINE_VAT), Money()).label("vat_total"),
+            _stored_or_summed(picked.c.subtotal, picked.c.id, _LINE_NET).label("subtotal"),
+            _stored_or_summed(picked.c.vat_total, picked.c.id, _LINE_VAT).label("vat_total"),
             waiting.label("waiting"),
         )
         .join(users, users.c.id == picked.c.customer_id)
@@ -403,9 +417,12 @@ _SALES: dict[int, Select[Any]] = {}
 def _sales_statement(stretches: int) -> Select[Any]:
     """Sales per stretch between ``stretches + 1`` bound instants ``b0``...: each order's
     stretch is found by a binary search written as nested CASEs (about log2(stretches)
-    comparisons per order, where a flat CASE makes half of them). Lines are summed per order
-    first (a hash aggregate; a COUNT(DISTINCT) would sort every line), then orders per
-    stretch. Stretches without orders have no row."""
+    comparisons per order, where a flat CASE makes half of them). Orders count with their
+    stored totals; the few an instance of the release before 0008 wrote without them (found
+    by the partial index ``ix_orders_created_without_totals``) with their lines summed. The
+    two are a UNION ALL rather than a COALESCE over a subquery per order: PostgreSQL costs such
+    a subquery for every row, and the inflated estimate sent the statement through JIT
+    compilation (1.5 s). Stretches without orders have no row."""
     if stretches not in _SALES:
         created = orders.c.created_at
         bounds = [bindparam(f"b{i}", type_=created.type) for i in range(stretches + 1)]
@@ -419,21 +436,28 @@ def _sales_statement(stretches: int) -> Select[Any]:
                 else_=stretch_of(middle, high),
             )
 
-        per_order = (
+        stretch = type_coerce(stretch_of(0, stretches), Integer).label("stretch")
+        sold = (
+            created >= bounds[0],
+            created < bounds[-1],
+            orders.c.status != OrderStatus.CANCELLED,
+        )
+        stored = select(
+            stretch,
+            orders.c.subtotal.label("net"),
+            orders.c.vat_total.label("vat"),
+        ).where(*sold, orders.c.subtotal.is_not(None))
+        from_lines = (
             select(
-                type_coerce(stretch_of(0, stretches), Integer).label("stretch"),
+                stretch,
                 func.sum(_LINE_NET).label("net"),
                 func.sum(_LINE_VAT).label("vat"),
             )
             .join(order_lines, order_lines.c.order_id == orders.c.id)
-            .where(
-                created >= bounds[0],
-                created < bounds[-1],
-                orders.c.status != OrderStatus.CANCELLED,
-            )
+            .where(*sold, orders.c.subtotal.is_(None))
             .group_by(orders.c.id, created)
-            .subquery("sold")
         )
+        per_order = union_all(stored, from_lines).subquery("sold")
         _SALES[stretches] = select(
             per_order.c.stretch,
             func.count().label("orders"),
@@ -449,6 +473,7 @@ _EXPORT_COLUMNS = (
     orders.c.created_at,
     orders.c.status,
     users.c.username.label("customer"),
+    orders.c.invoice_number,
     order_lines.c.sku,
     order_lines.c.product_name,
     order_lines.c.quantity,
@@ -475,6 +500,41 @@ def _export_statement(by_status: bool) -> Select[Any]:
             .order_by(orders.c.created_at, orders.c.id, order_lines.c.product_id)
         )
     return _EXPORTS[by_status]
+
+
+def _in_trouble_statement() -> Select[Any]:
+    """Endpoints disabled or with failed deliveries: the failed ones counted per endpoint
+    first (``ix_webhook_deliveries_due`` starts with the status), then joined to the few
+    endpoints; the count of all of them rides along as a window."""
+    failed = (
+        select(
+            webhook_deliveries.c.endpoint_id,
+            func.count().label("failed"),
+        )
+        .where(webhook_deliveries.c.status == DeliveryStatus.FAILED.value)
+        .group_by(webhook_deliveries.c.endpoint_id)
+        .subquery("failed")
+    )
+    endpoint = webhook_endpoints
+    count = func.coalesce(failed.c.failed, 0)
+    return (
+        select(
+            endpoint.c.id,
+            endpoint.c.url,
+            endpoint.c.description,
+            endpoint.c.is_active,
+            endpoint.c.failing_since,
+            count.label("failed"),
+            func.count().over().label("total"),
+        )
+        .outerjoin(failed, failed.c.endpoint_id == endpoint.c.id)
+        .where(or_(~endpoint.c.is_active, count > 0))
+        .order_by(endpoint.c.is_active, count.desc(), endpoint.c.id)
+        .limit(bindparam("limit"))
+    )
+
+
+_IN_TROUBLE = _in_trouble_statement()
 
 
 class SqlReadUnitOfWork(ReadUnitOfWork):
@@ -686,6 +746,13 @@ class SqlReadUnitOfWork(ReadUnitOfWork):
         for row in rows:
             found[row.stretch] = Sales(orders=row.orders, net=row.net, vat=row.vat)
         return found
+
+    def webhook_endpoints_in_trouble(self, *, limit: int) -> Page[EndpointTrouble]:
+        rows = self.execute(_IN_TROUBLE, {"limit": limit}).all()
+        return Page(
+            items=[EndpointTrouble._make(row[:-1]) for row in rows],
+            total=rows[0].total if rows else 0,
+        )
 
     def order_lines_export(self, flt: ExportFilter, *, chunk: int) -> Iterator[ExportLine]:
         statement = _export_statement(flt.status is not None)

@@ -132,6 +132,7 @@ class SqlOrderRepository:
         bookkeeping, which cost more CPU than the rest of the transaction.
         """
         flush_stock_together(self._session)  # the lines' products: one UPDATE, not one each
+        amounts = order.amounts
         order.id = self._session.execute(
             self._INSERT_ORDER,
             {
@@ -139,6 +140,8 @@ class SqlOrderRepository:
                 "status": order.status,
                 "currency": order.currency,
                 "created_at": order.created_at,
+                "subtotal": amounts.net,
+                "vat_total": amounts.vat,
                 **{
                     delivery_column(name): getattr(order.delivery_address, name, None)
                     for name in DELIVERY_FIELDS

@@ -21,6 +21,7 @@ from opply.domain.model import OrderStatus
 
 TO_SHIP_SHOWN = 50
 RUNNING_LOW_SHOWN = 50
+INTEGRATIONS_SHOWN = 20
 SALES_DAYS = 30
 MAX_EXPORT_DAYS = 366  # a year, leap or not: the accountant's longest period
 EXPORT_CHUNK = 1000  # rows fetched from the store at a time
@@ -42,7 +43,8 @@ def day_starts(first: date, days: int, zone: ZoneInfo) -> list[datetime]:
 
 
 class ShowDashboard:
-    """What must ship, what is running low, and the sales of the last 30 days, one read each."""
+    """What must ship, what is running low, the sales of the last 30 days and the webhook
+    endpoints in trouble, one read each."""
 
     def __init__(
         self, uow: UnitOfWork, clock: Clock, time_zone: str, low_stock_threshold: int
@@ -63,6 +65,7 @@ class ShowDashboard:
                 threshold=self._threshold, limit=RUNNING_LOW_SHOWN
             )
             sales = reads.sales(bounds)
+            integrations = reads.webhook_endpoints_in_trouble(limit=INTEGRATIONS_SHOWN)
         return Dashboard(
             to_ship=to_ship,
             running_low=running_low,
@@ -77,6 +80,7 @@ class ShowDashboard:
                 )
                 for n, day in enumerate(sales)
             ],
+            integrations=integrations,
             time_zone=self._zone.key,
             as_of=now,
         )

@@ -418,6 +418,7 @@ class OrderToShip(NamedTuple):
     id: int
     created_at: datetime
     customer: str  # the username
+    delivery_city: str | None  # None: the order goes nowhere (placed without an address)
     currency: str
     subtotal: Decimal
     vat_total: Decimal
@@ -455,6 +456,18 @@ class DaySales(NamedTuple):
     total: Decimal
 
 
+class EndpointTrouble(NamedTuple):
+    """A webhook endpoint the dashboard's "Integrations" panel shows: disabled, or with
+    deliveries that failed (every attempt used up)."""
+
+    id: int
+    url: str
+    description: str
+    is_active: bool
+    failing_since: datetime | None
+    failed: int  # its deliveries whose status is failed
+
+
 @dataclass(frozen=True, kw_only=True)
 class Dashboard:
     """The admin's home page: what to ship, what runs low, and the last days' sales."""
@@ -463,6 +476,7 @@ class Dashboard:
     running_low: Page[ProductView]
     low_stock_threshold: int
     sales: Sequence[DaySales]  # one per day, oldest first, zeros included
+    integrations: Page[EndpointTrouble]  # webhook endpoints disabled or with failed deliveries
     time_zone: str
     as_of: datetime  # when it was read (the orders' ages count from here)
 
@@ -483,6 +497,7 @@ class ExportLine(NamedTuple):
     created_at: datetime
     status: OrderStatus
     customer: str
+    invoice_number: str | None
     sku: str
     product_name: str
     quantity: int
@@ -500,6 +515,7 @@ def export_line(
     created_at: datetime,
     status: OrderStatus,
     customer: str,
+    invoice_number: str | None,
     sku: str,
     product_name: str,
     quantity: int,
@@ -514,6 +530,7 @@ def export_line(
         created_at=created_at,
         status=status,
         customer=customer,
+        invoice_number=invoice_number,
         sku=sku,
         product_name=product_name,
         quantity=quantity,

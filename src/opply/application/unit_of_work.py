@@ -26,6 +26,7 @@ from typing import NoReturn, ParamSpec, Protocol, Self, TypeVar
 from opply.application.dto import (
     AddressView,
     Credentials,
+    EndpointTrouble,
     ExportFilter,
     ExportLine,
     FeedPosition,
@@ -187,6 +188,12 @@ class ReadUnitOfWork(abc.ABC):
         the orders placed in it that are not cancelled, with their net and VAT (each line's
         VAT rounded as the order rounds it, so they add up to the orders' totals): one entry
         per stretch, zeros for one without orders."""
+
+    @abc.abstractmethod
+    def webhook_endpoints_in_trouble(self, *, limit: int) -> Page[EndpointTrouble]:
+        """Webhook endpoints that are disabled or have failed deliveries, with how many
+        failed: the disabled first, then the most failed deliveries first (ties by id), at
+        most ``limit``; the page's total counts them all."""
 
     @abc.abstractmethod
     def order_lines_export(self, flt: ExportFilter, *, chunk: int) -> Iterator[ExportLine]:

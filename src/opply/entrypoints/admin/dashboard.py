@@ -67,6 +67,7 @@ def csv_columns(zone: ZoneInfo) -> tuple[tuple[str, Callable[[ExportLine], objec
         ("placed_at", lambda line: line.created_at.astimezone(zone).isoformat()),
         ("status", lambda line: line.status.value),
         ("customer", lambda line: neutralised(line.customer)),
+        ("invoice_number", lambda line: neutralised(line.invoice_number or "")),
         ("sku", lambda line: neutralised(line.sku)),
         ("product", lambda line: neutralised(line.product_name)),
         ("quantity", lambda line: line.quantity),
