@@ -103,6 +103,14 @@ INSERT_ORDER = text(
     f"INSERT INTO orders ({', '.join(_ORDER_COLUMNS)}) "
     f"VALUES ({', '.join(':' + c for c in _ORDER_COLUMNS)}) RETURNING orders.id"
 )
+# The customer's default address, copied into the order (v1.2): the service reads it in every
+# order's transaction, after the key and before the products.
+DEFAULT_ADDRESS = text(
+    "SELECT addresses.id, addresses.customer_id, addresses.label, addresses.recipient, "
+    "addresses.company, addresses.line1, addresses.line2, addresses.postal_code, "
+    "addresses.city, addresses.country, addresses.phone, addresses.is_default FROM addresses "
+    "WHERE addresses.customer_id = :customer_id_1 AND addresses.is_default"
+)
 # The order's event, in its transaction (issue 18): the service's outbox INSERT, one row.
 INSERT_EVENT = text(
     "INSERT INTO order_events (tx_id, type, order_id, customer_id, occurred_at, payload) "
@@ -417,6 +425,13 @@ def take_and_record(
         if kept.fingerprint != digest:
             raise Refused(422, "this key was used for another order")
         return dict(kept.response), True
+    address = conn.execute(DEFAULT_ADDRESS, {"customer_id_1": customer_id}).first()
+    delivery = NO_DELIVERY
+    if address is not None:
+        delivery = {
+            column: getattr(address, column.removeprefix("delivery_"))
+            for column in DELIVERY_COLUMNS
+        }
     ids = sorted(product_id for product_id, _ in wanted)
     named = {f"ids_{k}": product_id for k, product_id in enumerate(ids, start=1)}
     found = {row.id: row for row in conn.execute(products_for_update(len(ids)), named)}
@@ -430,7 +445,7 @@ def take_and_record(
         stock.update({f"stock_{k}": left[pid] for k, pid in enumerate(ids)})
         conn.execute(stock_update(len(ids)), {**stock, **named})
     sums = [amounts(found[pid].price, quantity, found[pid].vat_rate) for pid, quantity in wanted]
-    order = {"customer_id": customer_id, "status": "placed", "currency": CURRENCY, **NO_DELIVERY}
+    order = {"customer_id": customer_id, "status": "placed", "currency": CURRENCY, **delivery}
     order["subtotal"] = sum((net for net, _ in sums), Decimal("0.00"))
     order["vat_total"] = sum((vat for _, vat in sums), Decimal("0.00"))
     order_id = conn.execute(INSERT_ORDER, {**order, "created_at": now}).scalar_one()

@@ -122,6 +122,7 @@ def place_order(lines: int, *, events: bool = True) -> str:
         user_check(),
         "BEGIN;",
         sql(bare_app.CLAIM_KEY, claim),
+        sql(bare_app.DEFAULT_ADDRESS, {"customer_id_1": ":customer"}),
         sql(bare_app.products_for_update(lines), ids),
     ]
     if lines > 1:
