@@ -40,7 +40,8 @@ LEEWAY = timedelta(seconds=10)
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "sub", "jti", "type", "fam", "ver"]
 PRODUCT_COLUMNS = (
     "products.id, products.sku, products.name, products.description, products.unit, "
-    "products.price, products.vat_rate, products.quantity_in_stock"
+    "products.price, products.vat_rate, products.quantity_in_stock, "
+    "products.min_order_quantity, products.case_size"
 )
 LINE_COLUMNS = ("product_id", "sku", "product_name", "unit", "unit_price", "vat_rate", "quantity")
 
@@ -146,7 +147,8 @@ def _in_list(count: int) -> str:
 def products_for_update(count: int) -> TextClause:
     return text(
         "SELECT products.id, products.name, products.price, products.quantity_in_stock, "
-        "products.sku, products.unit, products.description, products.vat_rate FROM products "
+        "products.sku, products.unit, products.description, products.vat_rate, "
+        "products.min_order_quantity, products.case_size FROM products "
         f"WHERE products.id IN ({_in_list(count)}) ORDER BY products.id FOR UPDATE"
     )
 
@@ -209,6 +211,8 @@ def product_json(row: Row[Any]) -> dict[str, Any]:
         "price": money(row.price),
         "vat_rate": money(row.vat_rate),
         "quantity_in_stock": row.quantity_in_stock,
+        "min_order_quantity": row.min_order_quantity,
+        "case_size": row.case_size,
     }
 
 
@@ -437,6 +441,11 @@ def take_and_record(
     found = {row.id: row for row in conn.execute(products_for_update(len(ids)), named)}
     if len(found) != len(ids):
         raise Refused(422, "unknown products")
+    if any(
+        quantity < found[pid].min_order_quantity or quantity % found[pid].case_size
+        for pid, quantity in wanted
+    ):
+        raise Refused(422, "below the minimum or not whole cases")
     left = {pid: found[pid].quantity_in_stock - quantity for pid, quantity in wanted}
     if any(count < 0 for count in left.values()):
         raise Refused(409, "out of stock")
