@@ -121,16 +121,20 @@ INSERT_EVENT = text(
 ONE_STOCK = text(
     "UPDATE products SET quantity_in_stock=:quantity_in_stock WHERE products.id = :products_id"
 )
+_PICKED_EXTRA = ("invoice_number", *DELIVERY_COLUMNS)
 ORDER_PAGE = text(
     "SELECT picked.id, picked.status, picked.created_at, picked.shipped_at, "
     "picked.delivered_at, picked.cancelled_at, picked.currency, picked.customer_id, "
-    "users.username, order_lines.product_id, order_lines.sku, order_lines.product_name, "
+    + "".join(f"picked.{c}, " for c in _PICKED_EXTRA)
+    + "users.username, order_lines.product_id, order_lines.sku, order_lines.product_name, "
     "order_lines.unit, order_lines.unit_price, order_lines.vat_rate, order_lines.quantity, "
     "(SELECT count(*) AS count_1 FROM orders WHERE orders.customer_id = :customer_id) AS total "
     "FROM (SELECT orders.id AS id, orders.status AS status, orders.created_at AS created_at, "
     "orders.shipped_at AS shipped_at, orders.delivered_at AS delivered_at, "
     "orders.cancelled_at AS cancelled_at, orders.currency AS currency, "
-    "orders.customer_id AS customer_id FROM orders WHERE orders.customer_id = :customer_id "
+    "orders.customer_id AS customer_id, "
+    + "".join(f"orders.{c} AS {c}, " for c in _PICKED_EXTRA).removesuffix(", ")
+    + " FROM orders WHERE orders.customer_id = :customer_id "
     "ORDER BY orders.created_at DESC, orders.id DESC LIMIT :limit OFFSET :offset) AS picked "
     "JOIN users ON users.id = picked.customer_id "
     "LEFT OUTER JOIN order_lines ON order_lines.order_id = picked.id "
@@ -256,10 +260,18 @@ def order_json(order: Any, lines: Sequence[Any]) -> dict[str, Any]:
         "cancelled_at": moment(order.cancelled_at),
         "currency": order.currency,
         "lines": bodies,
+        "delivery_address": delivery_json(order),
+        "invoice_number": getattr(order, "invoice_number", None),
         "subtotal": money(subtotal),
         "vat_total": money(vat_total),
         "total": money(subtotal + vat_total),
     }
+
+
+def delivery_json(order: Any) -> dict[str, Any] | None:
+    """The order's copy of its delivery address, or None (rows of the page carry it)."""
+    values = {c.removeprefix("delivery_"): getattr(order, c, None) for c in DELIVERY_COLUMNS}
+    return None if all(v is None for v in values.values()) else values
 
 
 def page_json(items: list[dict[str, Any]], total: int, page: int, size: int) -> dict[str, Any]:
